@@ -1,0 +1,194 @@
+package acl
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Channel is a registered channel.
+//
+// Active is false in the zero value: a Channel built in Go code must set
+// Active to true to be usable (the channels file defaults it to true).
+type Channel struct {
+	Name   string
+	Level  Level
+	Active bool
+	// Groups are the groups admitted to a channel of level groups; it must
+	// be empty for the other levels.
+	Groups []string
+	// Publishers are the producers allowed to publish to the channel; empty
+	// means any producer.
+	Publishers []string
+}
+
+func (c Channel) clone() Channel {
+	c.Groups = slices.Clone(c.Groups)
+	c.Publishers = slices.Clone(c.Publishers)
+	return c
+}
+
+// Registry is the set of registered channels. It is immutable once built and
+// safe for concurrent use. A nil *Registry behaves as an empty one.
+type Registry struct {
+	byName map[string]*Channel
+	sorted []Channel // by name; the values byName points to
+}
+
+// NewRegistry validates chs and builds a registry from a copy of them. An
+// empty Level is LevelSuperuser. It returns a *FileError (with no File or
+// Line) naming the first bad entry by its index.
+func NewRegistry(chs []Channel) (*Registry, error) {
+	r, ferr := build(chs, nil)
+	if ferr != nil {
+		return nil, ferr
+	}
+	return r, nil
+}
+
+// build validates chs and builds the registry; line, if not nil, gives the
+// line of an entry's field ("" for the entry itself) for error messages.
+func build(chs []Channel, line func(entry int, field string) int) (*Registry, *FileError) {
+	if line == nil {
+		line = func(int, string) int { return 0 }
+	}
+	fail := func(i int, field, format string, args ...any) *FileError {
+		return &FileError{
+			Line:    line(i, field),
+			Entry:   i,
+			Channel: chs[i].Name,
+			Field:   field,
+			Msg:     fmt.Sprintf(format, args...),
+		}
+	}
+	r := &Registry{
+		byName: make(map[string]*Channel, len(chs)),
+		sorted: make([]Channel, 0, len(chs)),
+	}
+	first := make(map[string]int, len(chs))
+	for i, c := range chs {
+		switch {
+		case c.Name == "":
+			return nil, fail(i, "name", "missing or empty")
+		case strings.TrimSpace(c.Name) != c.Name:
+			return nil, fail(i, "name", "%q has leading or trailing white space", c.Name)
+		}
+		if j, dup := first[c.Name]; dup {
+			where := fmt.Sprintf("entry %d", j)
+			if l := line(j, "name"); l > 0 {
+				where = fmt.Sprintf("line %d, %s", l, where)
+			}
+			return nil, fail(i, "name", "duplicate name %q (first defined at %s)", c.Name, where)
+		}
+		first[c.Name] = i
+		lvl, err := ParseLevel(string(c.Level))
+		if err != nil {
+			return nil, fail(i, "level", "%s", err)
+		}
+		c.Level = lvl
+		if lvl == LevelGroups && len(c.Groups) == 0 {
+			return nil, fail(i, "groups", "level groups needs a non-empty groups list")
+		}
+		if lvl != LevelGroups && len(c.Groups) > 0 {
+			return nil, fail(i, "groups", "groups is only used with level groups, not %s", lvl)
+		}
+		for _, g := range c.Groups {
+			if g == "" {
+				return nil, fail(i, "groups", "empty group name")
+			}
+		}
+		for _, p := range c.Publishers {
+			if p == "" {
+				return nil, fail(i, "publishers", "empty producer name")
+			}
+		}
+		r.sorted = append(r.sorted, c.clone())
+	}
+	slices.SortFunc(r.sorted, func(a, b Channel) int { return strings.Compare(a.Name, b.Name) })
+	for i := range r.sorted {
+		r.byName[r.sorted[i].Name] = &r.sorted[i]
+	}
+	return r, nil
+}
+
+// Lookup returns the channel named name.
+func (r *Registry) Lookup(name string) (Channel, bool) {
+	if r == nil {
+		return Channel{}, false
+	}
+	c, ok := r.byName[name]
+	if !ok {
+		return Channel{}, false
+	}
+	return c.clone(), true
+}
+
+// Channels returns every channel, sorted by name.
+func (r *Registry) Channels() []Channel {
+	if r == nil {
+		return nil
+	}
+	out := make([]Channel, len(r.sorted))
+	for i, c := range r.sorted {
+		out[i] = c.clone()
+	}
+	return out
+}
+
+// Len returns the number of channels.
+func (r *Registry) Len() int {
+	if r == nil {
+		return 0
+	}
+	return len(r.sorted)
+}
+
+// CanSubscribe reports whether u may subscribe to channel, by the rule of the
+// package documentation.
+func (r *Registry) CanSubscribe(u User, channel string) bool {
+	if r == nil {
+		return false
+	}
+	c, ok := r.byName[channel]
+	return ok && canSubscribe(u, c)
+}
+
+// ChannelsFor returns the channels u may subscribe to, sorted by name, each
+// once.
+func (r *Registry) ChannelsFor(u User) []Channel {
+	if r == nil {
+		return nil
+	}
+	var out []Channel
+	for i := range r.sorted {
+		if canSubscribe(u, &r.sorted[i]) {
+			out = append(out, r.sorted[i].clone())
+		}
+	}
+	return out
+}
+
+// canSubscribe is the subscribe rule.
+func canSubscribe(u User, c *Channel) bool {
+	if !c.Active {
+		return false
+	}
+	if c.Level == LevelPublic {
+		return true
+	}
+	if !u.Authenticated() {
+		return false
+	}
+	if u.Superuser {
+		return true
+	}
+	switch c.Level {
+	case LevelUsers:
+		return true
+	case LevelGroups:
+		return u.inAnyGroup(c.Groups)
+	case LevelStaff:
+		return u.Staff
+	}
+	return false
+}
