@@ -291,13 +291,13 @@ func (d *decoder) channels(env *Envelope) *Error {
 		d.pos++
 	} else {
 		for {
+			if n == d.lim.MaxChannels {
+				d.reject(CodeTooLarge, name, "more than "+strconv.Itoa(d.lim.MaxChannels)+" channels")
+			}
 			if d.peek() == '"' {
 				raw, esc, err := d.readString()
 				if err != nil {
 					return err
-				}
-				if n == d.lim.MaxChannels {
-					d.reject(CodeTooLarge, name, "more than "+strconv.Itoa(d.lim.MaxChannels)+" channels")
 				}
 				if d.fail == nil {
 					s := unquote(raw, esc)
