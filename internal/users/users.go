@@ -1,0 +1,158 @@
+// Package users reads the token service's users file: who may log in with a
+// password, their stable id, groups and staff/superuser flags.
+package users
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/instant-go/instant/pkg/acl"
+)
+
+// User is one entry of the users file.
+type User struct {
+	Username     string
+	PasswordHash string // bcrypt
+	ID           string // stable id for the tokens' sub; defaults to Username
+	Groups       []string
+	Staff        bool
+	Superuser    bool
+}
+
+// ACL returns the user as the ACL knows them.
+func (u User) ACL() acl.User {
+	return acl.User{
+		ID:        u.ID,
+		Username:  u.Username,
+		Groups:    slices.Clone(u.Groups),
+		Staff:     u.Staff,
+		Superuser: u.Superuser,
+	}
+}
+
+// File is a parsed users file. It is immutable and safe for concurrent use;
+// a nil *File has no users.
+type File struct {
+	byName map[string]User
+}
+
+// Errors of Authenticate.
+var (
+	// ErrInvalidCredentials is an unknown user or a wrong password; the two
+	// are not told apart.
+	ErrInvalidCredentials = errors.New("invalid username or password")
+)
+
+// dummyHash is compared against when the user is unknown, so that an unknown
+// user takes as long to refuse as a wrong password.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("instant-dummy-password"), 12)
+
+// New builds a File from users, validating them like Parse does (without
+// file and line in errors).
+func New(list []User) (*File, error) {
+	f, ferr := build(list, nil)
+	if ferr != nil {
+		return nil, ferr
+	}
+	return f, nil
+}
+
+// Lookup returns the user named username.
+func (f *File) Lookup(username string) (User, bool) {
+	if f == nil {
+		return User{}, false
+	}
+	u, ok := f.byName[username]
+	if ok {
+		u.Groups = slices.Clone(u.Groups)
+	}
+	return u, ok
+}
+
+// Len is the number of users.
+func (f *File) Len() int {
+	if f == nil {
+		return 0
+	}
+	return len(f.byName)
+}
+
+// Authenticate checks username and password. It returns
+// ErrInvalidCredentials for an unknown user or a wrong password, spending
+// about the same time in both cases.
+func (f *File) Authenticate(username, password string) (User, error) {
+	u, ok := f.Lookup(username)
+	hash := []byte(u.PasswordHash)
+	if !ok {
+		hash = dummyHash
+	}
+	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	if !ok || err != nil {
+		return User{}, ErrInvalidCredentials
+	}
+	return u, nil
+}
+
+// HashPassword returns the bcrypt hash of password at cost (0: 12).
+func HashPassword(password []byte, cost int) (string, error) {
+	if len(password) == 0 {
+		return "", errors.New("empty password")
+	}
+	if len(password) > 72 {
+		return "", fmt.Errorf("password is %d bytes long; bcrypt uses at most 72", len(password))
+	}
+	if cost == 0 {
+		cost = 12
+	}
+	h, err := bcrypt.GenerateFromPassword(password, cost)
+	if err != nil {
+		return "", fmt.Errorf("bcrypt: %w", err)
+	}
+	return string(h), nil
+}
+
+// build validates the users and indexes them.
+func build(list []User, line func(entry int, field string) int) (*File, *FileError) {
+	if line == nil {
+		line = func(int, string) int { return 0 }
+	}
+	fail := func(i int, field, format string, args ...any) *FileError {
+		return &FileError{Line: line(i, field), Entry: i, User: list[i].Username, Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	f := &File{byName: make(map[string]User, len(list))}
+	firstName := map[string]int{}
+	firstID := map[string]int{}
+	for i, u := range list {
+		if u.Username == "" {
+			return nil, fail(i, "username", "missing or empty")
+		}
+		if j, dup := firstName[u.Username]; dup {
+			return nil, fail(i, "username", "duplicate username %q (first at entry %d)", u.Username, j)
+		}
+		firstName[u.Username] = i
+		if u.PasswordHash == "" {
+			return nil, fail(i, "password_hash", "missing or empty (make one with: tokensvc hash-password)")
+		}
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+			return nil, fail(i, "password_hash", "not a bcrypt hash (make one with: tokensvc hash-password)")
+		}
+		if u.ID == "" {
+			u.ID = u.Username
+		}
+		if j, dup := firstID[u.ID]; dup {
+			return nil, fail(i, "id", "id %q is already the id of entry %d (ids are the tokens' sub and must be unique)", u.ID, j)
+		}
+		firstID[u.ID] = i
+		for _, g := range u.Groups {
+			if g == "" {
+				return nil, fail(i, "groups", "empty group name")
+			}
+		}
+		u.Groups = slices.Clone(u.Groups)
+		f.byName[u.Username] = u
+	}
+	return f, nil
+}
