@@ -65,7 +65,7 @@ func TestParseErrors(t *testing.T) {
 	h := hash(t, "x")
 	for _, tc := range []struct {
 		name, file, data string
-		want            string
+		want             string
 	}{
 		{"unknown format", "users.toml", "users: []", "users.toml: unsupported users file format"},
 		{"empty", "u.yaml", "  \n", "u.yaml: file is empty"},
