@@ -61,6 +61,8 @@ func TestDecodeValid(t *testing.T) {
 			want: Envelope{Channel: "c", Data: json.RawMessage(nested(32))}},
 		{name: "data with odd values", in: `{"channel":"c","data":{"n":-0.5e+10,"t":true,"f":false,"z":null,"s":"\u2028<&>","a":[[],{}]}}`,
 			want: Envelope{Channel: "c", Data: json.RawMessage(`{"n":-0.5e+10,"t":true,"f":false,"z":null,"s":"\u2028<&>","a":[[],{}]}`)}},
+		{name: "data number beyond float64 passed through", in: `{"channel":"c","data":{"n":1e400}}`,
+			want: Envelope{Channel: "c", Data: json.RawMessage(`{"n":1e400}`)}},
 		{name: "data duplicate keys passed through", in: `{"channel":"c","data":{"a":1,"a":2}}`,
 			want: Envelope{Channel: "c", Data: json.RawMessage(`{"a":1,"a":2}`)}},
 	}

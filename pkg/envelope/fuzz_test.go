@@ -101,9 +101,12 @@ func checkPayloads(t *testing.T, env *Envelope) {
 	meta := Meta{ID: "bridge-1", Site: "site\n<1>", ReceivedAt: testTime}
 	for _, ch := range append([]string{""}, env.Targets()...) {
 		obj := AppendPayload(nil, ModeObject, env, ch, meta)
-		var got map[string]any
-		if err := json.Unmarshal(obj, &got); err != nil {
-			t.Fatalf("object payload %s is not a JSON object: %v", obj, err)
+		if !json.Valid(obj) {
+			t.Fatalf("object payload %s is not valid JSON", obj)
+		}
+		got, ok := mustUnmarshal(obj).(map[string]any)
+		if !ok {
+			t.Fatalf("object payload %s is not a JSON object", obj)
 		}
 		want := payloadMap(env, ch, meta, true)
 		if !reflect.DeepEqual(got, want) {
@@ -117,9 +120,12 @@ func checkPayloads(t *testing.T, env *Envelope) {
 		if err := json.Unmarshal(dj, &inner); err != nil {
 			t.Fatalf("django payload %s is not a JSON string: %v", dj, err)
 		}
-		got = nil
-		if err := json.Unmarshal([]byte(inner), &got); err != nil {
-			t.Fatalf("django payload content %s is not a JSON object: %v", inner, err)
+		if !json.Valid([]byte(inner)) {
+			t.Fatalf("django payload content %s is not valid JSON", inner)
+		}
+		got, ok = mustUnmarshal([]byte(inner)).(map[string]any)
+		if !ok {
+			t.Fatalf("django payload content %s is not a JSON object", inner)
 		}
 		want = payloadMap(env, ch, meta, false)
 		if !reflect.DeepEqual(got, want) {
@@ -137,7 +143,7 @@ func payloadMap(env *Envelope, ch string, meta Meta, object bool) map[string]any
 	}
 	if object {
 		m["id"] = meta.ID
-		m["ts"] = float64(meta.ReceivedAt.UnixMilli())
+		m["ts"] = json.Number(strconv.FormatInt(meta.ReceivedAt.UnixMilli(), 10))
 		if site != "" {
 			m["site"] = site
 		}
@@ -157,11 +163,7 @@ func payloadMap(env *Envelope, ch string, meta Meta, object bool) map[string]any
 		m["message"] = env.Message
 	}
 	if env.Data != nil {
-		var d any
-		if err := json.Unmarshal(env.Data, &d); err != nil {
-			panic(err)
-		}
-		m["data"] = d
+		m["data"] = mustUnmarshal(env.Data)
 	}
 	if env.EventClass != "" {
 		m["event_class"] = env.EventClass
@@ -183,11 +185,7 @@ func refDecode(b []byte, lim Limits) (env Envelope, code, field string) {
 	if !json.Valid(b) || !utf8.Valid(b) {
 		return Envelope{}, CodeInvalidJSON, ""
 	}
-	var top any
-	if err := json.Unmarshal(b, &top); err != nil {
-		panic(err)
-	}
-	if _, ok := top.(map[string]any); !ok {
+	if bytes.TrimLeft(b, " \t\r\n")[0] != '{' {
 		return Envelope{}, CodeInvalidEnvelope, ""
 	}
 	fail := func(c, f string) {
@@ -284,10 +282,7 @@ func refDecode(b []byte, lim Limits) (env Envelope, code, field string) {
 		case "message":
 			env.Message, env.HasMessage = s, true
 		case "data":
-			var v any
-			if err := json.Unmarshal(raw, &v); err != nil {
-				panic(err)
-			}
+			v := mustUnmarshal(raw)
 			if _, ok := v.(map[string]any); !ok {
 				fail(CodeInvalidEnvelope, key)
 				continue
@@ -348,4 +343,16 @@ func jsonDepth(v any) int {
 		return d + 1
 	}
 	return 0
+}
+
+// mustUnmarshal decodes one valid JSON value, numbers as json.Number (a
+// number out of float64's range is valid JSON and passes through data).
+func mustUnmarshal(b []byte) any {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -46,9 +46,9 @@ func TestAppendPayloadObject(t *testing.T) {
 			want:    `{"channels":["a","b"],"message":"m"}`,
 		},
 		{
-			name:    "broadcast copy of one channel",
-			env:     Envelope{Channel: "a", Message: "m", HasMessage: true},
-			want:    `{"channels":["a"],"message":"m"}`,
+			name: "broadcast copy of one channel",
+			env:  Envelope{Channel: "a", Message: "m", HasMessage: true},
+			want: `{"channels":["a"],"message":"m"}`,
 		},
 		{
 			name:    "per-channel copy of several channels",
@@ -132,9 +132,9 @@ func TestAppendPayloadDjango(t *testing.T) {
 			want:    map[string]any{"channel": "b", "site": "", "message": "m"},
 		},
 		{
-			name:    "empty channel falls back to the envelope's channel",
-			env:     Envelope{Channel: "a", Message: "m", HasMessage: true},
-			want:    map[string]any{"channel": "a", "site": "", "message": "m"},
+			name: "empty channel falls back to the envelope's channel",
+			env:  Envelope{Channel: "a", Message: "m", HasMessage: true},
+			want: map[string]any{"channel": "a", "site": "", "message": "m"},
 		},
 		{
 			name: "escaping twice",
