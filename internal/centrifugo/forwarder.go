@@ -1,0 +1,447 @@
+// Package centrifugo forwards publications to Centrifugo's HTTP API through
+// gocent: batched into pipelined requests, with bounded concurrency, per-channel
+// order, and bounded retries when Centrifugo is unreachable.
+package centrifugo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/centrifugal/gocent/v3"
+	"go.uber.org/zap"
+)
+
+// Stable codes of forwarding failures.
+const (
+	// CodeUpstreamRejected: Centrifugo answered the command with an error.
+	CodeUpstreamRejected = "upstream_rejected"
+	// CodeUpstreamUnavailable: Centrifugo could not be reached after the retries.
+	CodeUpstreamUnavailable = "upstream_unavailable"
+)
+
+// Error is a forwarding failure with a stable code.
+type Error struct {
+	code string
+	msg  string
+}
+
+// NewError returns an error with a code.
+func NewError(code, msg string) *Error { return &Error{code: code, msg: msg} }
+
+// Code is the stable reason code.
+func (e *Error) Code() string { return e.code }
+
+func (e *Error) Error() string { return e.code + ": " + e.msg }
+
+// ErrClosed is returned by Submit after Close.
+var ErrClosed = errors.New("forwarder closed")
+
+var errShuttingDown = &Error{code: CodeUpstreamUnavailable, msg: "shutdown timeout reached before Centrifugo accepted the message"}
+
+// Command is one Centrifugo command: a publish to Channel, or, when Channels
+// is set, a broadcast to all of them.
+type Command struct {
+	Channel  string
+	Channels []string
+	Data     []byte
+}
+
+// Result is what Centrifugo answered for one channel.
+type Result struct {
+	Channel string `json:"channel"`
+	Offset  uint64 `json:"offset,omitempty"`
+	Epoch   string `json:"epoch,omitempty"`
+}
+
+// Outcome is the fate of an Item: Err is nil when every command was accepted;
+// then Results has one entry per channel in command order.
+type Outcome struct {
+	Err     *Error
+	Results []Result
+}
+
+// Item is one unit of work: the commands of one envelope. They go in one
+// request, in order, and Done is called exactly once with the outcome.
+type Item struct {
+	Commands []Command
+	Done     func(Outcome)
+}
+
+func (it *Item) channels(yield func(string) bool) {
+	for _, c := range it.Commands {
+		if c.Channels == nil {
+			if !yield(c.Channel) {
+				return
+			}
+			continue
+		}
+		for _, ch := range c.Channels {
+			if !yield(ch) {
+				return
+			}
+		}
+	}
+}
+
+// Observer receives forwarding measurements (metrics).
+type Observer interface {
+	// Request is called after each HTTP request with the number of commands,
+	// its duration and its error (nil on HTTP success).
+	Request(commands int, d time.Duration, err error)
+	// Queue reports the number of items waiting and in flight.
+	Queue(waiting, inflight int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Request(int, time.Duration, error) {}
+func (nopObserver) Queue(int, int)                    {}
+
+// Config tunes the forwarder.
+type Config struct {
+	// MaxBatch is the most commands sent in one HTTP request.
+	MaxBatch int
+	// Concurrency is the most HTTP requests in flight.
+	Concurrency int
+	// QueueSize is how many items may wait; Submit blocks beyond it.
+	QueueSize int
+	// Attempts is how many times a request is tried when Centrifugo is
+	// unreachable or answers 5xx, before its items fail with upstream_unavailable.
+	Attempts int
+	// Backoff is the first wait between attempts, doubling up to MaxBackoff.
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 500
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 10000
+	}
+	if c.Attempts <= 0 {
+		c.Attempts = 5
+	}
+	if c.Backoff <= 0 {
+		c.Backoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff < c.Backoff {
+		c.MaxBackoff = 2 * time.Second
+	}
+}
+
+// Forwarder sends Items to Centrifugo. Items are batched naturally: a batch
+// leaves as soon as a request slot is free, holding whatever has accumulated,
+// so a lone item goes at once and a burst goes in few requests. An item whose
+// channel is in a request still in flight waits for that request, so messages
+// to one channel reach Centrifugo in the order they were submitted.
+type Forwarder struct {
+	cfg    Config
+	client *gocent.Client
+	log    *zap.Logger
+	obs    Observer
+
+	in     chan *Item
+	closed chan struct{}
+	done   chan struct{}
+
+	closeOnce sync.Once
+	submitMu  sync.RWMutex // held for reading by Submit, for writing by Close
+	isClosed  bool
+}
+
+// New starts a forwarder; Close stops it.
+func New(cfg Config, client *gocent.Client, log *zap.Logger, obs Observer) *Forwarder {
+	cfg.defaults()
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	f := &Forwarder{
+		cfg:    cfg,
+		client: client,
+		log:    log,
+		obs:    obs,
+		in:     make(chan *Item, cfg.QueueSize),
+		closed: make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go f.dispatch()
+	return f
+}
+
+// Submit queues an item, blocking while the queue is full. After Close it
+// returns ErrClosed and the item is not taken.
+func (f *Forwarder) Submit(ctx context.Context, it *Item) error {
+	f.submitMu.RLock()
+	defer f.submitMu.RUnlock()
+	if f.isClosed {
+		return ErrClosed
+	}
+	select {
+	case f.in <- it:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops taking items, sends everything already submitted and waits for
+// all outcomes, or until ctx ends: then the items still waiting fail with
+// upstream_unavailable and Close returns ctx's error once requests in flight
+// have returned.
+func (f *Forwarder) Close(ctx context.Context) error {
+	f.closeOnce.Do(func() {
+		f.submitMu.Lock()
+		f.isClosed = true
+		close(f.in)
+		f.submitMu.Unlock()
+	})
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		close(f.closed)
+		<-f.done
+		return ctx.Err()
+	}
+}
+
+type batchDone struct {
+	channels []string
+}
+
+func (f *Forwarder) dispatch() {
+	defer close(f.done)
+	var (
+		waiting  []*Item
+		busy     = map[string]struct{}{} // channels with a request in flight
+		slots    = f.cfg.Concurrency
+		finished = make(chan batchDone, f.cfg.Concurrency)
+		in       = f.in
+		aborting = false
+		closed   = f.closed
+	)
+	for {
+		if in == nil && len(waiting) == 0 && slots == f.cfg.Concurrency {
+			return
+		}
+		select {
+		case it, ok := <-in:
+			if !ok {
+				in = nil
+				break
+			}
+			waiting = append(waiting, it)
+			// Take what else is queued without blocking, so a burst is batched.
+			for more := true; more && len(waiting) < f.cfg.MaxBatch*f.cfg.Concurrency; {
+				select {
+				case it, ok := <-in:
+					if !ok {
+						in = nil
+						more = false
+						break
+					}
+					waiting = append(waiting, it)
+				default:
+					more = false
+				}
+			}
+		case d := <-finished:
+			slots++
+			for _, ch := range d.channels {
+				delete(busy, ch)
+			}
+		case <-closed:
+			aborting, closed = true, nil
+		}
+		if aborting {
+			if in != nil {
+				for it := range in { // closed by Close before f.closed
+					waiting = append(waiting, it)
+				}
+				in = nil
+			}
+			for _, it := range waiting {
+				it.Done(Outcome{Err: errShuttingDown})
+			}
+			waiting = waiting[:0]
+		}
+		for slots > 0 && len(waiting) > 0 {
+			batch, chans, rest := f.take(waiting, busy)
+			waiting = rest
+			if len(batch) == 0 {
+				break
+			}
+			slots--
+			for _, ch := range chans {
+				busy[ch] = struct{}{}
+			}
+			go func() {
+				f.send(batch)
+				finished <- batchDone{channels: chans}
+			}()
+		}
+		f.obs.Queue(len(waiting)+len(in), f.cfg.Concurrency-slots)
+	}
+}
+
+// take picks, in order, the items that can go in the next request: up to
+// MaxBatch commands, none touching a busy channel, and none overtaking an
+// earlier item of the same channel that must wait. It returns the batch,
+// its channels and the items left waiting, in order.
+func (f *Forwarder) take(waiting []*Item, busy map[string]struct{}) (batch []*Item, chans []string, rest []*Item) {
+	held := map[string]struct{}{} // channels of items left behind in this pass
+	inBatch := map[string]struct{}{}
+	n := 0
+	rest = waiting[:0:0]
+	for i, it := range waiting {
+		if n >= f.cfg.MaxBatch {
+			rest = append(rest, waiting[i:]...)
+			break
+		}
+		blocked := false
+		for ch := range it.channels {
+			if _, ok := busy[ch]; ok {
+				blocked = true
+				break
+			}
+			if _, ok := held[ch]; ok {
+				blocked = true
+				break
+			}
+		}
+		if blocked || (n > 0 && n+len(it.Commands) > f.cfg.MaxBatch) {
+			for ch := range it.channels {
+				held[ch] = struct{}{}
+			}
+			rest = append(rest, it)
+			continue
+		}
+		batch = append(batch, it)
+		n += len(it.Commands)
+		for ch := range it.channels {
+			if _, ok := inBatch[ch]; !ok {
+				inBatch[ch] = struct{}{}
+				chans = append(chans, ch)
+			}
+		}
+	}
+	return batch, chans, rest
+}
+
+// send delivers one batch, retrying the whole request while Centrifugo is
+// unreachable, and calls every item's Done.
+func (f *Forwarder) send(batch []*Item) {
+	pipe := f.client.Pipe()
+	ncmd := 0
+	for _, it := range batch {
+		for _, c := range it.Commands {
+			if c.Channels != nil {
+				_ = pipe.AddBroadcast(c.Channels, c.Data)
+			} else {
+				_ = pipe.AddPublish(c.Channel, c.Data)
+			}
+			ncmd++
+		}
+	}
+	var (
+		replies []gocent.Reply
+		err     error
+		wait    = f.cfg.Backoff
+	)
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		replies, err = f.client.SendPipe(context.Background(), pipe)
+		f.obs.Request(ncmd, time.Since(start), err)
+		if err == nil || !retryable(err) || attempt >= f.cfg.Attempts {
+			break
+		}
+		f.log.Warn("centrifugo request failed, retrying",
+			zap.Int("attempt", attempt), zap.Int("commands", ncmd), zap.Duration("backoff", wait), zap.Error(err))
+		select {
+		case <-time.After(wait):
+		case <-f.closed:
+			attempt = f.cfg.Attempts // one last try, then give up
+		}
+		wait = min(2*wait, f.cfg.MaxBackoff)
+	}
+	if err != nil {
+		code, msg := CodeUpstreamUnavailable, err.Error()
+		if !retryable(err) {
+			code = CodeUpstreamRejected
+		}
+		if code == CodeUpstreamUnavailable {
+			msg = fmt.Sprintf("centrifugo unreachable after %d attempts: %v", f.cfg.Attempts, err)
+		}
+		f.log.Error("centrifugo request failed", zap.String("reason", code), zap.Int("commands", ncmd), zap.Error(err))
+		for _, it := range batch {
+			it.Done(Outcome{Err: &Error{code: code, msg: msg}})
+		}
+		return
+	}
+	i := 0
+	for _, it := range batch {
+		it.Done(outcome(it, replies[i:i+len(it.Commands)]))
+		i += len(it.Commands)
+	}
+}
+
+func outcome(it *Item, replies []gocent.Reply) Outcome {
+	var o Outcome
+	for k, c := range it.Commands {
+		r := replies[k]
+		if r.Error != nil {
+			return Outcome{Err: &Error{code: CodeUpstreamRejected, msg: fmt.Sprintf("centrifugo error %d: %s", r.Error.Code, r.Error.Message)}}
+		}
+		if c.Channels == nil {
+			var pr gocent.PublishResult
+			if len(r.Result) > 0 {
+				if err := json.Unmarshal(r.Result, &pr); err != nil {
+					return Outcome{Err: &Error{code: CodeUpstreamRejected, msg: "malformed publish result: " + err.Error()}}
+				}
+			}
+			o.Results = append(o.Results, Result{Channel: c.Channel, Offset: pr.Offset, Epoch: pr.Epoch})
+			continue
+		}
+		var br gocent.BroadcastResult
+		if len(r.Result) > 0 {
+			if err := json.Unmarshal(r.Result, &br); err != nil {
+				return Outcome{Err: &Error{code: CodeUpstreamRejected, msg: "malformed broadcast result: " + err.Error()}}
+			}
+		}
+		for j, ch := range c.Channels {
+			res := Result{Channel: ch}
+			if j < len(br.Responses) {
+				pr := br.Responses[j]
+				if pr.Error != nil {
+					return Outcome{Err: &Error{code: CodeUpstreamRejected, msg: fmt.Sprintf("centrifugo error %d on %s: %s", pr.Error.Code, ch, pr.Error.Message)}}
+				}
+				if pr.Result != nil {
+					res.Offset, res.Epoch = pr.Result.Offset, pr.Result.Epoch
+				}
+			}
+			o.Results = append(o.Results, res)
+		}
+	}
+	return o
+}
+
+// retryable reports whether a failed request may succeed if tried again:
+// transport errors, timeouts and 5xx answers. A 4xx (bad API key, bad
+// request) will not.
+func retryable(err error) bool {
+	var sc gocent.ErrStatusCode
+	if errors.As(err, &sc) {
+		return sc.Code >= 500 || sc.Code == http.StatusTooManyRequests
+	}
+	return !errors.Is(err, gocent.ErrMalformedResponse)
+}
