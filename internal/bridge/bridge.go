@@ -1,0 +1,289 @@
+// Package bridge is the bridge program: it receives publish envelopes on
+// NATS, checks them against the channel ACL and forwards them to Centrifugo,
+// answering every envelope with a receipt or a rejection.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/centrifugal/gocent/v3"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/instant-go/instant/internal/centrifugo"
+	"github.com/instant-go/instant/internal/hotfile"
+	"github.com/instant-go/instant/internal/ids"
+	"github.com/instant-go/instant/internal/logging"
+	"github.com/instant-go/instant/pkg/acl"
+	"github.com/instant-go/instant/pkg/envelope"
+)
+
+// Bridge is a running bridge. Create it with New, start it with Start, stop
+// it with Shutdown (or use Run for all three).
+type Bridge struct {
+	cfg    Config
+	log    *zap.Logger
+	mode   envelope.Mode
+	limits envelope.Limits
+
+	channels *hotfile.File[*acl.Registry]
+	api      *gocent.Client
+	fwd      *centrifugo.Forwarder
+	ids      *ids.Generator
+	m        *metrics
+
+	nc     *nats.Conn
+	subs   []*nats.Subscription
+	closed chan struct{} // closed when the NATS connection is closed
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+	ready   readiness
+
+	ctx    context.Context // lives until Shutdown finishes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	rejectLog rate.Sometimes
+	dropLog   rate.Sometimes
+}
+
+// New builds a bridge from a validated configuration: it loads the channels
+// file and connects to NATS (in the background if NATS is not up yet).
+func New(cfg Config, log *zap.Logger) (*Bridge, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	mode, err := envelope.ParseMode(cfg.PayloadMode)
+	if err != nil {
+		return nil, err
+	}
+	log = log.With(zap.String(logging.FieldComponent, "bridge"))
+	channels, err := hotfile.Load(cfg.ChannelsFile, acl.Parse, log.With(zap.String(logging.FieldComponent, "channels")))
+	if err != nil {
+		return nil, fmt.Errorf("INSTANT_CHANNELS_FILE: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Bridge{
+		cfg:       cfg,
+		log:       log,
+		mode:      mode,
+		limits:    cfg.Limits(),
+		channels:  channels,
+		ids:       ids.New(),
+		m:         newMetrics(),
+		closed:    make(chan struct{}),
+		ctx:       ctx,
+		cancel:    cancel,
+		rejectLog: rate.Sometimes{First: 10, Interval: 10 * time.Second},
+		dropLog:   rate.Sometimes{First: 1, Interval: 10 * time.Second},
+	}
+	b.api = gocent.New(gocent.Config{
+		Addr: cfg.CentrifugoAPIURL,
+		Key:  cfg.CentrifugoAPIKey,
+		HTTPClient: &http.Client{
+			Timeout: cfg.CentrifugoTimeout,
+			Transport: &http.Transport{
+				Proxy:               http.ProxyFromEnvironment,
+				MaxIdleConnsPerHost: cfg.Concurrency + 2,
+				IdleConnTimeout:     90 * time.Second,
+			},
+		},
+	})
+	b.fwd = centrifugo.New(centrifugo.Config{
+		MaxBatch:    cfg.BatchMax,
+		Concurrency: cfg.Concurrency,
+		QueueSize:   cfg.QueueSize,
+		Attempts:    cfg.RetryAttempts,
+		Backoff:     cfg.RetryBackoff,
+		MaxBackoff:  cfg.RetryMaxBackoff,
+	}, b.api, log.With(zap.String(logging.FieldComponent, "forwarder")), b.m)
+	b.ready.api = b.api
+
+	natsCfg := cfg.NATS()
+	opts, err := natsCfg.Options(log.With(zap.String(logging.FieldComponent, "nats")), b.asyncError)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }))
+	b.nc, err = nats.Connect(natsCfg.URL, opts...)
+	if err != nil {
+		cancel()
+		_ = b.fwd.Close(context.Background())
+		return nil, fmt.Errorf("connect nats %s: %w", natsCfg.URL, err)
+	}
+	b.ready.nc = b.nc
+	return b, nil
+}
+
+// Start subscribes and starts the HTTP listener and the channels file watch.
+func (b *Bridge) Start() error {
+	if b.cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", b.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("INSTANT_BRIDGE_HTTP_ADDR=%s: %w", b.cfg.HTTPAddr, err)
+		}
+		b.httpLn = ln
+		b.httpSrv = &http.Server{Handler: b.routes(), ReadHeaderTimeout: 5 * time.Second}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := b.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				b.log.Error("http server stopped", zap.Error(err))
+			}
+		}()
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		if err := b.channels.Watch(b.ctx); err != nil && !errors.Is(err, context.Canceled) {
+			b.log.Error("channels file watch stopped", zap.Error(err))
+		}
+	}()
+	for _, subj := range []string{b.cfg.Subject, b.cfg.Subject + ".>"} {
+		sub, err := b.nc.QueueSubscribe(subj, b.cfg.QueueGroup, b.handle)
+		if err != nil {
+			return fmt.Errorf("subscribe %s: %w", subj, err)
+		}
+		if err := sub.SetPendingLimits(b.cfg.NATSPendingMsgs, b.cfg.NATSPendingBytes); err != nil {
+			return fmt.Errorf("pending limits: %w", err)
+		}
+		b.subs = append(b.subs, sub)
+	}
+	// Make sure the server has the subscriptions before reporting started,
+	// when it is reachable; otherwise they are sent on connect.
+	if b.nc.IsConnected() {
+		if err := b.nc.FlushTimeout(5 * time.Second); err != nil {
+			b.log.Warn("nats flush after subscribe", zap.Error(err))
+		}
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.watchDrops()
+	}()
+	b.log.Info("bridge started",
+		zap.String(logging.FieldSubject, b.cfg.Subject),
+		zap.String("queue_group", b.cfg.QueueGroup),
+		zap.String("centrifugo", b.cfg.CentrifugoAPIURL),
+		zap.String("payload_mode", b.mode.String()),
+		zap.Int("channels", b.channels.Current().Len()),
+		zap.String("http", b.HTTPAddr()))
+	return nil
+}
+
+// HTTPAddr is the address the metrics and health listener is bound to.
+func (b *Bridge) HTTPAddr() string {
+	if b.httpLn == nil {
+		return ""
+	}
+	return b.httpLn.Addr().String()
+}
+
+// Run starts the bridge and shuts it down when ctx ends.
+func (b *Bridge) Run(ctx context.Context) error {
+	if err := b.Start(); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
+		defer cancel()
+		_ = b.Shutdown(sctx)
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
+	defer cancel()
+	return b.Shutdown(sctx)
+}
+
+// Shutdown stops in order: stop receiving (drain the subscriptions, so every
+// envelope already delivered to the bridge is handled), forward or reject
+// everything in flight, flush receipts and rejections (drain the
+// connection), then stop the HTTP listener. Envelopes still waiting when ctx
+// ends are rejected with upstream_unavailable, not dropped.
+func (b *Bridge) Shutdown(ctx context.Context) error {
+	b.log.Info("bridge shutting down")
+	var errs []error
+	for _, sub := range b.subs {
+		if err := sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			errs = append(errs, fmt.Errorf("drain %s: %w", sub.Subject, err))
+		}
+	}
+	for _, sub := range b.subs {
+		for sub.IsValid() && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := b.fwd.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("forward in-flight envelopes: %w", err))
+	}
+	if err := b.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		b.nc.Close()
+	}
+	select {
+	case <-b.closed:
+	case <-ctx.Done():
+		b.nc.Close()
+	}
+	b.cancel()
+	if b.httpSrv != nil {
+		hctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = b.httpSrv.Shutdown(hctx)
+		cancel()
+	}
+	b.wg.Wait()
+	b.log.Info("bridge stopped")
+	return errors.Join(errs...)
+}
+
+// producer names the producer from the subject: the tokens after the
+// configured subject ("instant.publish.billing" is "billing"); "" for the
+// bare subject.
+func (b *Bridge) producer(subject string) string {
+	if len(subject) > len(b.cfg.Subject)+1 && strings.HasPrefix(subject, b.cfg.Subject) {
+		return subject[len(b.cfg.Subject)+1:]
+	}
+	return ""
+}
+
+// asyncError handles NATS's asynchronous errors; slow-consumer drops are
+// counted by watchDrops.
+func (b *Bridge) asyncError(sub *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrSlowConsumer) {
+		b.dropLog.Do(func() {
+			b.log.Warn("slow consumer: NATS is dropping envelopes because the bridge cannot keep up; see instant_bridge_slow_consumer_dropped_total, use receipts or the jetstream delivery mode for guaranteed delivery")
+		})
+		return
+	}
+	b.log.Warn("nats async error", zap.Error(err))
+}
+
+// watchDrops adds the subscriptions' dropped counts to the metric.
+func (b *Bridge) watchDrops() {
+	last := make([]int, len(b.subs))
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for i, sub := range b.subs {
+			n, err := sub.Dropped()
+			if err != nil || n <= last[i] {
+				continue
+			}
+			b.m.slowDropped.Add(float64(n - last[i]))
+			b.log.Warn("envelopes dropped by NATS (slow consumer)", zap.String(logging.FieldSubject, sub.Subject), zap.Int("dropped", n-last[i]), zap.Int("dropped_total", n))
+			last[i] = n
+		}
+	}
+}

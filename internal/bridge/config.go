@@ -1,0 +1,166 @@
+package bridge
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/instant-go/instant/internal/natsbus"
+	"github.com/instant-go/instant/pkg/envelope"
+)
+
+// EnvPrefix is the prefix of every environment variable.
+const EnvPrefix = "INSTANT"
+
+// Config is the bridge's configuration, read from INSTANT_* variables.
+type Config struct {
+	NATSURL          string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated"`
+	NATSName         string `envconfig:"NATS_NAME" default:"instant-bridge" desc:"connection name shown in NATS monitoring"`
+	NATSCreds        string `envconfig:"NATS_CREDS" desc:"path of a NATS .creds file (JWT + nkey seed)"`
+	NATSNKey         string `envconfig:"NATS_NKEY" desc:"path of an nkey seed file"`
+	NATSUser         string `envconfig:"NATS_USER" desc:"NATS user name (with INSTANT_NATS_PASSWORD)"`
+	NATSPassword     string `envconfig:"NATS_PASSWORD" desc:"NATS password (secret)"`
+	NATSToken        string `envconfig:"NATS_TOKEN" desc:"NATS authentication token (secret)"`
+	NATSTLSCA        string `envconfig:"NATS_TLS_CA" desc:"CA certificate file to verify the NATS server"`
+	NATSTLSCert      string `envconfig:"NATS_TLS_CERT" desc:"client certificate file for NATS mutual TLS"`
+	NATSTLSKey       string `envconfig:"NATS_TLS_KEY" desc:"client key file for NATS mutual TLS"`
+	NATSPendingMsgs  int    `envconfig:"NATS_PENDING_MSGS" default:"65536" desc:"envelopes buffered per subscription before NATS drops (slow consumer)"`
+	NATSPendingBytes int    `envconfig:"NATS_PENDING_BYTES" default:"67108864" desc:"bytes buffered per subscription before NATS drops (slow consumer)"`
+
+	Subject        string `envconfig:"SUBJECT" default:"instant.publish" desc:"subject to receive envelopes on; SUBJECT.<producer> too"`
+	QueueGroup     string `envconfig:"QUEUE_GROUP" default:"instant-bridge" desc:"NATS queue group shared by bridge replicas"`
+	RejectedPrefix string `envconfig:"REJECTED_PREFIX" default:"instant.rejected" desc:"rejected envelopes are published to PREFIX.<code>"`
+
+	CentrifugoAPIURL  string        `envconfig:"CENTRIFUGO_API_URL" default:"http://127.0.0.1:8000/api" desc:"Centrifugo HTTP API endpoint"`
+	CentrifugoAPIKey  string        `envconfig:"CENTRIFUGO_API_KEY" required:"true" desc:"Centrifugo HTTP API key (http_api.key; secret)"`
+	CentrifugoTimeout time.Duration `envconfig:"CENTRIFUGO_TIMEOUT" default:"5s" desc:"timeout of one Centrifugo API request"`
+
+	SiteName     string `envconfig:"SITE_NAME" default:"site" desc:"site name stamped on every message (an envelope's site overrides it)"`
+	ChannelsFile string `envconfig:"CHANNELS_FILE" required:"true" desc:"channels file (YAML or JSON); reloaded on change and on SIGHUP"`
+	PayloadMode  string `envconfig:"PAYLOAD_MODE" default:"object" desc:"publication data format: object, or django (a JSON string, for django-instant clients)"`
+
+	HTTPAddr  string `envconfig:"BRIDGE_HTTP_ADDR" default:":9090" desc:"listen address of /metrics, /healthz and /readyz (empty: off)"`
+	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat string `envconfig:"LOG_FORMAT" default:"json" desc:"json or console"`
+
+	MaxEnvelopeBytes int `envconfig:"MAX_ENVELOPE_BYTES" default:"65536" desc:"largest accepted envelope, in bytes"`
+	MaxChannels      int `envconfig:"MAX_CHANNELS" default:"100" desc:"most channels in one envelope"`
+	MaxDataDepth     int `envconfig:"MAX_DATA_DEPTH" default:"32" desc:"deepest nesting of an envelope's data"`
+
+	BatchMax        int           `envconfig:"BATCH_MAX" default:"1000" desc:"most commands in one Centrifugo API request"`
+	Concurrency     int           `envconfig:"CONCURRENCY" default:"4" desc:"most Centrifugo API requests in flight"`
+	QueueSize       int           `envconfig:"QUEUE_SIZE" default:"20000" desc:"envelopes waiting for Centrifugo before receiving pauses"`
+	RetryAttempts   int           `envconfig:"RETRY_ATTEMPTS" default:"5" desc:"tries of a request while Centrifugo is unreachable, before upstream_unavailable"`
+	RetryBackoff    time.Duration `envconfig:"RETRY_BACKOFF" default:"200ms" desc:"first wait between tries, doubling"`
+	RetryMaxBackoff time.Duration `envconfig:"RETRY_MAX_BACKOFF" default:"2s" desc:"longest wait between tries"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"time to finish in-flight envelopes on SIGTERM"`
+}
+
+// LoadConfig reads the configuration from the environment and validates it.
+func LoadConfig() (Config, error) {
+	var c Config
+	if err := envconfig.Process(EnvPrefix, &c); err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	return c, c.Validate()
+}
+
+// Validate checks values that envconfig cannot; errors name the variable.
+func (c Config) Validate() error {
+	if err := c.NATS().Validate(); err != nil {
+		return err
+	}
+	if err := checkSubject("INSTANT_SUBJECT", c.Subject); err != nil {
+		return err
+	}
+	if err := checkSubject("INSTANT_REJECTED_PREFIX", c.RejectedPrefix); err != nil {
+		return err
+	}
+	if strings.HasPrefix(c.RejectedPrefix+".", c.Subject+".") {
+		return fmt.Errorf("INSTANT_REJECTED_PREFIX=%q is inside INSTANT_SUBJECT=%q: rejections would be received again; choose another prefix", c.RejectedPrefix, c.Subject)
+	}
+	if c.CentrifugoAPIKey == "" {
+		return fmt.Errorf("INSTANT_CENTRIFUGO_API_KEY is empty: set it to Centrifugo's http_api.key")
+	}
+	u, err := url.Parse(c.CentrifugoAPIURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("INSTANT_CENTRIFUGO_API_URL=%q: want an http(s) URL such as http://127.0.0.1:8000/api", c.CentrifugoAPIURL)
+	}
+	if c.ChannelsFile == "" {
+		return fmt.Errorf("INSTANT_CHANNELS_FILE is empty: set it to the channels file (YAML or JSON)")
+	}
+	if _, err := envelope.ParseMode(c.PayloadMode); err != nil {
+		return fmt.Errorf("INSTANT_PAYLOAD_MODE=%q: want object or django", c.PayloadMode)
+	}
+	positive := []struct {
+		name string
+		v    int
+	}{
+		{"INSTANT_NATS_PENDING_MSGS", c.NATSPendingMsgs}, {"INSTANT_NATS_PENDING_BYTES", c.NATSPendingBytes},
+		{"INSTANT_MAX_ENVELOPE_BYTES", c.MaxEnvelopeBytes}, {"INSTANT_MAX_CHANNELS", c.MaxChannels},
+		{"INSTANT_MAX_DATA_DEPTH", c.MaxDataDepth}, {"INSTANT_BATCH_MAX", c.BatchMax},
+		{"INSTANT_CONCURRENCY", c.Concurrency}, {"INSTANT_QUEUE_SIZE", c.QueueSize},
+		{"INSTANT_RETRY_ATTEMPTS", c.RetryAttempts},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			return fmt.Errorf("%s=%d: must be positive", p.name, p.v)
+		}
+	}
+	durations := []struct {
+		name string
+		v    time.Duration
+	}{
+		{"INSTANT_CENTRIFUGO_TIMEOUT", c.CentrifugoTimeout}, {"INSTANT_RETRY_BACKOFF", c.RetryBackoff},
+		{"INSTANT_RETRY_MAX_BACKOFF", c.RetryMaxBackoff}, {"INSTANT_SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+	}
+	for _, d := range durations {
+		if d.v <= 0 {
+			return fmt.Errorf("%s=%s: must be a positive duration such as 5s", d.name, d.v)
+		}
+	}
+	if c.MaxEnvelopeBytes > 8<<20 {
+		return fmt.Errorf("INSTANT_MAX_ENVELOPE_BYTES=%d: at most 8 MiB", c.MaxEnvelopeBytes)
+	}
+	return nil
+}
+
+func checkSubject(name, s string) error {
+	if s == "" || strings.ContainsAny(s, " \t\r\n*>") || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") || strings.Contains(s, "..") {
+		return fmt.Errorf("%s=%q: want a NATS subject without wildcards, such as instant.publish", name, s)
+	}
+	return nil
+}
+
+// NATS is the NATS part of the configuration.
+func (c Config) NATS() natsbus.Config {
+	return natsbus.Config{
+		URL: c.NATSURL, Name: c.NATSName, CredsFile: c.NATSCreds, NKeyFile: c.NATSNKey,
+		User: c.NATSUser, Password: c.NATSPassword, Token: c.NATSToken,
+		TLSCA: c.NATSTLSCA, TLSCert: c.NATSTLSCert, TLSKey: c.NATSTLSKey,
+	}
+}
+
+// Limits are the envelope limits of the configuration.
+func (c Config) Limits() envelope.Limits {
+	return envelope.Limits{MaxBytes: c.MaxEnvelopeBytes, MaxChannels: c.MaxChannels, MaxDepth: c.MaxDataDepth}
+}
+
+// Usage writes the table of variables for --help.
+func Usage(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	const format = `{{range .}}{{usage_key .}}	{{usage_default .}}	{{if usage_required .}}required. {{end}}{{usage_description .}}
+{{end}}`
+	if _, err := fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING"); err != nil {
+		return err
+	}
+	if err := envconfig.Usagef(EnvPrefix, &Config{}, tw, format); err != nil {
+		return err
+	}
+	return tw.Flush()
+}

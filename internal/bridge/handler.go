@@ -1,0 +1,184 @@
+package bridge
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/instant-go/instant/internal/centrifugo"
+	"github.com/instant-go/instant/internal/logging"
+	"github.com/instant-go/instant/pkg/envelope"
+)
+
+// Reason codes the bridge itself adds to those of pkg/envelope, pkg/acl and
+// internal/centrifugo.
+const (
+	// CodeInternal: an unexpected failure inside the bridge.
+	CodeInternal = "internal_error"
+)
+
+// Headers of rejection notices.
+const (
+	HeaderErrorCode       = "Instant-Error-Code"
+	HeaderError           = "Instant-Error"
+	HeaderOriginalSubject = "Instant-Original-Subject"
+	HeaderProducer        = "Instant-Producer"
+	HeaderEnvelopeID      = "Instant-Envelope-Id"
+)
+
+// coded is an error with a stable reason code.
+type coded interface {
+	error
+	Code() string
+}
+
+// handle is the NATS message handler: decode, check, queue for Centrifugo.
+// It runs on the subscription's goroutine, so envelopes of one subscription
+// are queued in the order they arrived.
+func (b *Bridge) handle(msg *nats.Msg) {
+	recv := time.Now()
+	b.m.inflight.Inc()
+	producer := b.producer(msg.Subject)
+	env, err := envelope.Decode(msg.Data, b.limits)
+	if err != nil {
+		b.reject(msg, "", producer, err)
+		return
+	}
+	if err := b.channels.Current().CheckPublish(producer, env.Targets()); err != nil {
+		b.reject(msg, env.ID, producer, err)
+		return
+	}
+	id := env.ID
+	if id == "" {
+		id = b.ids.Next()
+	}
+	item := &centrifugo.Item{Commands: b.commands(&env, id, recv)}
+	item.Done = func(o centrifugo.Outcome) { b.finish(msg, id, producer, recv, o) }
+	if err := b.fwd.Submit(b.ctx, item); err != nil {
+		// Only after shutdown began; the producer still gets an answer.
+		b.reject(msg, id, producer, centrifugo.NewError(centrifugo.CodeUpstreamUnavailable, "bridge is shutting down: "+err.Error()))
+	}
+}
+
+// commands turns an envelope into Centrifugo commands: a publish for one
+// channel; for several, a broadcast in object mode, or one publish per
+// channel in django mode (whose payload names its channel).
+func (b *Bridge) commands(env *envelope.Envelope, id string, recv time.Time) []centrifugo.Command {
+	site := env.Site
+	if site == "" {
+		site = b.cfg.SiteName
+	}
+	meta := envelope.Meta{ID: id, Site: site, ReceivedAt: recv}
+	if env.Channel != "" {
+		return []centrifugo.Command{{Channel: env.Channel, Data: envelope.AppendPayload(nil, b.mode, env, env.Channel, meta)}}
+	}
+	if b.mode == envelope.ModeObject {
+		return []centrifugo.Command{{Channels: env.Channels, Data: envelope.AppendPayload(nil, b.mode, env, "", meta)}}
+	}
+	cmds := make([]centrifugo.Command, len(env.Channels))
+	for i, ch := range env.Channels {
+		cmds[i] = centrifugo.Command{Channel: ch, Data: envelope.AppendPayload(nil, b.mode, env, ch, meta)}
+	}
+	return cmds
+}
+
+// finish records the outcome of a forwarded envelope and answers the producer.
+func (b *Bridge) finish(msg *nats.Msg, id, producer string, recv time.Time, o centrifugo.Outcome) {
+	if o.Err != nil {
+		b.reject(msg, id, producer, o.Err)
+		return
+	}
+	b.m.inflight.Dec()
+	b.m.forwarded.Inc()
+	b.m.forwardLatency.Observe(time.Since(recv).Seconds())
+	if msg.Reply == "" {
+		return
+	}
+	r := receipt{OK: true, ID: id}
+	if len(o.Results) == 1 {
+		r.Offset, r.Epoch = o.Results[0].Offset, o.Results[0].Epoch
+	} else {
+		r.Results = o.Results
+	}
+	b.respond(msg, &r)
+}
+
+// receipt is the answer to a producer that asked for one (nats req).
+type receipt struct {
+	OK      bool                `json:"ok"`
+	ID      string              `json:"id,omitempty"`
+	Offset  uint64              `json:"offset,omitempty"`
+	Epoch   string              `json:"epoch,omitempty"`
+	Results []centrifugo.Result `json:"results,omitempty"`
+	Error   *receiptError       `json:"error,omitempty"`
+}
+
+type receiptError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// reject answers the producer with the reason (when it asked for a receipt),
+// publishes the original envelope to REJECTED_PREFIX.<code>, and counts it.
+func (b *Bridge) reject(msg *nats.Msg, id, producer string, err error) {
+	code := CodeInternal
+	var c coded
+	if errors.As(err, &c) {
+		code = c.Code()
+	}
+	b.m.inflight.Dec()
+	b.m.envelopes.WithLabelValues("rejected", code).Inc()
+	b.rejectLog.Do(func() {
+		b.log.Warn("envelope rejected (logging is rate-limited; see instant_bridge_envelopes_total)",
+			zap.String(logging.FieldReason, code), zap.String(logging.FieldSubject, msg.Subject),
+			zap.String(logging.FieldProducer, producer), zap.String(logging.FieldID, id), zap.Error(err))
+	})
+	notice := &nats.Msg{Subject: b.cfg.RejectedPrefix + "." + code, Data: msg.Data, Header: nats.Header{}}
+	for k, v := range msg.Header {
+		notice.Header[k] = v
+	}
+	notice.Header.Set(HeaderErrorCode, code)
+	notice.Header.Set(HeaderError, headerSafe(err.Error()))
+	notice.Header.Set(HeaderOriginalSubject, msg.Subject)
+	if producer != "" {
+		notice.Header.Set(HeaderProducer, producer)
+	}
+	if id != "" {
+		notice.Header.Set(HeaderEnvelopeID, id)
+	}
+	if perr := b.nc.PublishMsg(notice); perr != nil {
+		b.m.receiptErrors.Inc()
+		b.log.Error("publish rejection notice", zap.String(logging.FieldReason, code), zap.Error(perr))
+	}
+	if msg.Reply != "" {
+		b.respond(msg, &receipt{OK: false, ID: id, Error: &receiptError{Code: code, Message: err.Error()}})
+	}
+}
+
+func (b *Bridge) respond(msg *nats.Msg, r *receipt) {
+	data, err := json.Marshal(r)
+	if err == nil {
+		err = msg.Respond(data)
+	}
+	if err != nil {
+		b.m.receiptErrors.Inc()
+		b.log.Error("publish receipt", zap.String(logging.FieldID, r.ID), zap.Error(err))
+	}
+}
+
+// headerSafe keeps a header value on one line.
+func headerSafe(s string) string {
+	out := []byte(s)
+	for i, c := range out {
+		if c == '\r' || c == '\n' {
+			out[i] = ' '
+		}
+	}
+	if len(out) > 1024 {
+		out = append(out[:1021], "..."...)
+	}
+	return string(out)
+}
