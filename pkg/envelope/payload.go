@@ -85,13 +85,9 @@ func AppendPayload(dst []byte, mode Mode, env *Envelope, channel string, meta Me
 		id = env.ID
 	}
 	dst = append(dst, '{')
-	comma := false
 	if id != "" {
 		dst = append(dst, `"id":`...)
 		dst = appendString(dst, id, 1)
-		comma = true
-	}
-	if comma {
 		dst = append(dst, ',')
 	}
 	if channel != "" {
