@@ -25,7 +25,8 @@ import (
 type ParseFunc[T any] func(name string, data []byte) (T, error)
 
 // debounce is how long Watch waits after the last change event of a burst
-// before it reloads.
+// before it reloads. A burst that goes on is reloaded at least every eleven
+// debounce periods.
 const debounce = 100 * time.Millisecond
 
 // ErrWatching is returned by a second concurrent call to Watch.
@@ -155,6 +156,7 @@ func (f *File[T]) Watch(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	var firstEvent time.Time // of the burst not yet reloaded; zero if none
 
 	for {
 		select {
@@ -172,10 +174,17 @@ func (f *File[T]) Watch(ctx context.Context) error {
 			}
 			// The file itself changed, or the symlinks leading to it now
 			// lead somewhere else (a ConfigMap update).
-			if filepath.Clean(ev.Name) == filepath.Clean(f.path) || f.realPath() != target {
+			if filepath.Clean(ev.Name) != filepath.Clean(f.path) && f.realPath() == target {
+				continue
+			}
+			if firstEvent.IsZero() {
+				firstEvent = time.Now()
+			}
+			if time.Since(firstEvent) < 10*f.debounce {
 				timer.Reset(f.debounce)
 			}
 		case <-timer.C:
+			firstEvent = time.Time{}
 			target = f.realPath()
 			f.reloadAndLog("file changed")
 		case err, ok := <-w.Errors:

@@ -73,6 +73,7 @@ func Parse(name string, data []byte) (*Registry, error) {
 	default:
 		return nil, fileErr(0, "unsupported channels file format %q (want .yaml, .yml or .json)", ext)
 	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fileErr(0, "file is empty (want a channels key)")
 	}

@@ -40,6 +40,7 @@ func TestParseValid(t *testing.T) {
 		{"channels.yml", exampleYAML},
 		{"/etc/instant/CHANNELS.YAML", exampleYAML},
 		{"channels.json", exampleJSON},
+		{"bom.json", "\ufeff" + exampleJSON},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := acl.Parse(tc.name, []byte(tc.data))

@@ -154,12 +154,12 @@ func (r *Registry) CanSubscribe(u User, channel string) bool {
 }
 
 // ChannelsFor returns the channels u may subscribe to, sorted by name, each
-// once.
+// once. It never returns nil, so that it encodes to a JSON list.
 func (r *Registry) ChannelsFor(u User) []Channel {
+	out := []Channel{}
 	if r == nil {
-		return nil
+		return out
 	}
-	var out []Channel
 	for i := range r.sorted {
 		if canSubscribe(u, &r.sorted[i]) {
 			out = append(out, r.sorted[i].clone())

@@ -117,6 +117,9 @@ func TestChannelsForNoDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := r.ChannelsFor(acl.Anonymous()); got == nil || len(got) != 0 {
+		t.Errorf("ChannelsFor(anonymous) = %#v, want an empty, non-nil list", got)
+	}
 	u := acl.User{ID: "1", Groups: []string{"x", "y", "z", "y"}}
 	var got []string
 	for _, c := range r.ChannelsFor(u) {
@@ -203,7 +206,7 @@ func TestLookupChannelsLen(t *testing.T) {
 		t.Errorf("Channels = %q, want %q", names, want)
 	}
 	var nilReg *acl.Registry
-	if nilReg.Len() != 0 || nilReg.CanSubscribe(acl.User{Superuser: true, ID: "1"}, "a") || nilReg.ChannelsFor(acl.User{}) != nil {
+	if nilReg.Len() != 0 || nilReg.CanSubscribe(acl.User{Superuser: true, ID: "1"}, "a") || len(nilReg.ChannelsFor(acl.User{})) != 0 {
 		t.Error("a nil registry is not empty")
 	}
 }
