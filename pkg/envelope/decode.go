@@ -166,7 +166,11 @@ func (d *decoder) member(env *Envelope) *Error {
 		bit, name = fieldBit(key)
 	}
 	if bit == 0 {
-		d.reject(CodeInvalidEnvelope, truncate(key, maxFieldInError), "unknown field")
+		reason := "unknown field"
+		if key == "" {
+			reason = `unknown field "" (an empty key)`
+		}
+		d.reject(CodeInvalidEnvelope, truncate(key, maxFieldInError), reason)
 		_, err := d.skipValue(1)
 		return err
 	}

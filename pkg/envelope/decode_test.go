@@ -145,6 +145,8 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "empty object", in: `{}`, code: CodeInvalidEnvelope, field: "channel"},
 		{name: "unknown field", in: `{"chanel":"c","message":"m"}`, code: CodeInvalidEnvelope, field: "chanel",
 			reasonHas: "unknown field"},
+		{name: "empty key", in: `{"":1,"channel":"c","message":"m"}`, code: CodeInvalidEnvelope, field: "",
+			reasonHas: "empty key"},
 		{name: "field names are case-sensitive", in: `{"Channel":"c","message":"m"}`, code: CodeInvalidEnvelope,
 			field: "Channel"},
 		{name: "duplicate field", in: `{"channel":"c","message":"m","channel":"d"}`, code: CodeInvalidEnvelope,
