@@ -66,7 +66,6 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	log = log.With(zap.String(logging.FieldComponent, "bridge"))
 	channels, err := hotfile.Load(cfg.ChannelsFile, acl.Parse, log.With(zap.String(logging.FieldComponent, "channels")))
 	if err != nil {
 		return nil, fmt.Errorf("INSTANT_CHANNELS_FILE: %w", err)
@@ -74,7 +73,7 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Bridge{
 		cfg:       cfg,
-		log:       log,
+		log:       log.With(zap.String(logging.FieldComponent, "bridge")),
 		mode:      mode,
 		limits:    cfg.Limits(),
 		channels:  channels,

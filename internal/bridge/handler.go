@@ -42,25 +42,35 @@ func (b *Bridge) handle(msg *nats.Msg) {
 	recv := time.Now()
 	b.m.inflight.Inc()
 	producer := b.producer(msg.Subject)
-	env, err := envelope.Decode(msg.Data, b.limits)
+	id, cmds, err := b.prepare(producer, msg.Data, recv)
 	if err != nil {
-		b.reject(msg, "", producer, err)
+		b.reject(msg, id, producer, err)
 		return
 	}
-	if err := b.channels.Current().CheckPublish(producer, env.Targets()); err != nil {
-		b.reject(msg, env.ID, producer, err)
-		return
-	}
-	id := env.ID
-	if id == "" {
-		id = b.ids.Next()
-	}
-	item := &centrifugo.Item{Commands: b.commands(&env, id, recv)}
+	item := &centrifugo.Item{Commands: cmds}
 	item.Done = func(o centrifugo.Outcome) { b.finish(msg, id, producer, recv, o) }
 	if err := b.fwd.Submit(b.ctx, item); err != nil {
 		// Only after shutdown began; the producer still gets an answer.
 		b.reject(msg, id, producer, centrifugo.NewError(centrifugo.CodeUpstreamUnavailable, "bridge is shutting down: "+err.Error()))
 	}
+}
+
+// prepare is the per-envelope hot path: decode, check against the ACL,
+// encode the Centrifugo commands. It returns the envelope's id (the
+// producer's, or a new one; "" when the envelope could not be decoded).
+func (b *Bridge) prepare(producer string, data []byte, recv time.Time) (string, []centrifugo.Command, error) {
+	env, err := envelope.Decode(data, b.limits)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := b.channels.Current().CheckPublish(producer, env.Targets()); err != nil {
+		return env.ID, nil, err
+	}
+	id := env.ID
+	if id == "" {
+		id = b.ids.Next()
+	}
+	return id, b.commands(&env, id, recv), nil
 }
 
 // commands turns an envelope into Centrifugo commands: a publish for one
