@@ -10,64 +10,74 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/instant-go/instant/internal/confdefaults"
 	"github.com/instant-go/instant/internal/natsbus"
 	"github.com/instant-go/instant/pkg/envelope"
 )
 
-// EnvPrefix is the prefix of every environment variable.
-const EnvPrefix = "INSTANT"
-
-// Config is the bridge's configuration, read from INSTANT_* variables.
+// Config is the bridge's configuration, read from INSTANT_* variables. The
+// names are spelled out in full and read with no envconfig prefix, so that
+// envconfig never falls back to an unprefixed variable such as SUBJECT.
 type Config struct {
-	NATSURL          string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated"`
-	NATSName         string `envconfig:"NATS_NAME" default:"instant-bridge" desc:"connection name shown in NATS monitoring"`
-	NATSCreds        string `envconfig:"NATS_CREDS" desc:"path of a NATS .creds file (JWT + nkey seed)"`
-	NATSNKey         string `envconfig:"NATS_NKEY" desc:"path of an nkey seed file"`
-	NATSUser         string `envconfig:"NATS_USER" desc:"NATS user name (with INSTANT_NATS_PASSWORD)"`
-	NATSPassword     string `envconfig:"NATS_PASSWORD" desc:"NATS password (secret)"`
-	NATSToken        string `envconfig:"NATS_TOKEN" desc:"NATS authentication token (secret)"`
-	NATSTLSCA        string `envconfig:"NATS_TLS_CA" desc:"CA certificate file to verify the NATS server"`
-	NATSTLSCert      string `envconfig:"NATS_TLS_CERT" desc:"client certificate file for NATS mutual TLS"`
-	NATSTLSKey       string `envconfig:"NATS_TLS_KEY" desc:"client key file for NATS mutual TLS"`
-	NATSPendingMsgs  int    `envconfig:"NATS_PENDING_MSGS" default:"65536" desc:"envelopes buffered per subscription before NATS drops (slow consumer)"`
-	NATSPendingBytes int    `envconfig:"NATS_PENDING_BYTES" default:"67108864" desc:"bytes buffered per subscription before NATS drops (slow consumer)"`
+	NATSURL          string `envconfig:"INSTANT_NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated"`
+	NATSName         string `envconfig:"INSTANT_NATS_NAME" default:"instant-bridge" desc:"connection name shown in NATS monitoring"`
+	NATSCreds        string `envconfig:"INSTANT_NATS_CREDS" desc:"path of a NATS .creds file (JWT + nkey seed)"`
+	NATSNKey         string `envconfig:"INSTANT_NATS_NKEY" desc:"path of an nkey seed file"`
+	NATSUser         string `envconfig:"INSTANT_NATS_USER" desc:"NATS user name (with INSTANT_NATS_PASSWORD)"`
+	NATSPassword     string `envconfig:"INSTANT_NATS_PASSWORD" desc:"NATS password (secret)"`
+	NATSToken        string `envconfig:"INSTANT_NATS_TOKEN" desc:"NATS authentication token (secret)"`
+	NATSTLSCA        string `envconfig:"INSTANT_NATS_TLS_CA" desc:"CA certificate file to verify the NATS server"`
+	NATSTLSCert      string `envconfig:"INSTANT_NATS_TLS_CERT" desc:"client certificate file for NATS mutual TLS"`
+	NATSTLSKey       string `envconfig:"INSTANT_NATS_TLS_KEY" desc:"client key file for NATS mutual TLS"`
+	NATSPendingMsgs  int    `envconfig:"INSTANT_NATS_PENDING_MSGS" default:"65536" desc:"envelopes buffered per subscription before NATS drops (slow consumer)"`
+	NATSPendingBytes int    `envconfig:"INSTANT_NATS_PENDING_BYTES" default:"67108864" desc:"bytes buffered per subscription before NATS drops (slow consumer)"`
 
-	Subject        string `envconfig:"SUBJECT" default:"instant.publish" desc:"subject to receive envelopes on; SUBJECT.<producer> too"`
-	QueueGroup     string `envconfig:"QUEUE_GROUP" default:"instant-bridge" desc:"NATS queue group shared by bridge replicas"`
-	RejectedPrefix string `envconfig:"REJECTED_PREFIX" default:"instant.rejected" desc:"rejected envelopes are published to PREFIX.<code>"`
+	Subject        string `envconfig:"INSTANT_SUBJECT" default:"instant.publish" desc:"subject to receive envelopes on; SUBJECT.<producer> too"`
+	QueueGroup     string `envconfig:"INSTANT_QUEUE_GROUP" default:"instant-bridge" desc:"NATS queue group shared by bridge replicas"`
+	RejectedPrefix string `envconfig:"INSTANT_REJECTED_PREFIX" default:"instant.rejected" desc:"rejected envelopes are published to PREFIX.<code>"`
 
-	CentrifugoAPIURL  string        `envconfig:"CENTRIFUGO_API_URL" default:"http://127.0.0.1:8000/api" desc:"Centrifugo HTTP API endpoint"`
-	CentrifugoAPIKey  string        `envconfig:"CENTRIFUGO_API_KEY" required:"true" desc:"Centrifugo HTTP API key (http_api.key; secret)"`
-	CentrifugoTimeout time.Duration `envconfig:"CENTRIFUGO_TIMEOUT" default:"5s" desc:"timeout of one Centrifugo API request"`
+	CentrifugoAPIURL  string        `envconfig:"INSTANT_CENTRIFUGO_API_URL" default:"http://127.0.0.1:8000/api" desc:"Centrifugo HTTP API endpoint"`
+	CentrifugoAPIKey  string        `envconfig:"INSTANT_CENTRIFUGO_API_KEY" required:"true" desc:"Centrifugo HTTP API key (http_api.key; secret)"`
+	CentrifugoTimeout time.Duration `envconfig:"INSTANT_CENTRIFUGO_TIMEOUT" default:"5s" desc:"timeout of one Centrifugo API request"`
 
-	SiteName     string `envconfig:"SITE_NAME" default:"site" desc:"site name stamped on every message (an envelope's site overrides it)"`
-	ChannelsFile string `envconfig:"CHANNELS_FILE" required:"true" desc:"channels file (YAML or JSON); reloaded on change and on SIGHUP"`
-	PayloadMode  string `envconfig:"PAYLOAD_MODE" default:"object" desc:"publication data format: object, or django (a JSON string, for django-instant clients)"`
+	SiteName     string `envconfig:"INSTANT_SITE_NAME" default:"site" desc:"site name stamped on every message (an envelope's site overrides it)"`
+	ChannelsFile string `envconfig:"INSTANT_CHANNELS_FILE" required:"true" desc:"channels file (YAML or JSON); reloaded on change and on SIGHUP"`
+	PayloadMode  string `envconfig:"INSTANT_PAYLOAD_MODE" default:"object" desc:"publication data format: object, or django (a JSON string, for django-instant clients)"`
 
-	HTTPAddr  string `envconfig:"BRIDGE_HTTP_ADDR" default:":9090" desc:"listen address of /metrics, /healthz and /readyz (empty: off)"`
-	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	LogFormat string `envconfig:"LOG_FORMAT" default:"json" desc:"json or console"`
+	HTTPAddr  string `envconfig:"INSTANT_BRIDGE_HTTP_ADDR" default:":9090" desc:"listen address of /metrics, /healthz and /readyz (empty: off)"`
+	LogLevel  string `envconfig:"INSTANT_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat string `envconfig:"INSTANT_LOG_FORMAT" default:"json" desc:"json or console"`
 
-	MaxEnvelopeBytes int `envconfig:"MAX_ENVELOPE_BYTES" default:"65536" desc:"largest accepted envelope, in bytes"`
-	MaxChannels      int `envconfig:"MAX_CHANNELS" default:"100" desc:"most channels in one envelope"`
-	MaxDataDepth     int `envconfig:"MAX_DATA_DEPTH" default:"32" desc:"deepest nesting of an envelope's data"`
+	MaxEnvelopeBytes int `envconfig:"INSTANT_MAX_ENVELOPE_BYTES" default:"65536" desc:"largest accepted envelope, in bytes"`
+	MaxChannels      int `envconfig:"INSTANT_MAX_CHANNELS" default:"100" desc:"most channels in one envelope"`
+	MaxDataDepth     int `envconfig:"INSTANT_MAX_DATA_DEPTH" default:"32" desc:"deepest nesting of an envelope's data"`
 
-	BatchMax        int           `envconfig:"BATCH_MAX" default:"1000" desc:"most commands in one Centrifugo API request"`
-	Concurrency     int           `envconfig:"CONCURRENCY" default:"4" desc:"most Centrifugo API requests in flight"`
-	QueueSize       int           `envconfig:"QUEUE_SIZE" default:"20000" desc:"envelopes waiting for Centrifugo before receiving pauses"`
-	RetryAttempts   int           `envconfig:"RETRY_ATTEMPTS" default:"5" desc:"tries of a request while Centrifugo is unreachable, before upstream_unavailable"`
-	RetryBackoff    time.Duration `envconfig:"RETRY_BACKOFF" default:"200ms" desc:"first wait between tries, doubling"`
-	RetryMaxBackoff time.Duration `envconfig:"RETRY_MAX_BACKOFF" default:"2s" desc:"longest wait between tries"`
-	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"time to finish in-flight envelopes on SIGTERM"`
+	BatchMax        int           `envconfig:"INSTANT_BATCH_MAX" default:"1000" desc:"most commands in one Centrifugo API request"`
+	Concurrency     int           `envconfig:"INSTANT_CONCURRENCY" default:"4" desc:"most Centrifugo API requests in flight"`
+	QueueSize       int           `envconfig:"INSTANT_QUEUE_SIZE" default:"20000" desc:"envelopes waiting for Centrifugo before receiving pauses"`
+	RetryAttempts   int           `envconfig:"INSTANT_RETRY_ATTEMPTS" default:"5" desc:"tries of a request while Centrifugo is unreachable, before upstream_unavailable"`
+	RetryBackoff    time.Duration `envconfig:"INSTANT_RETRY_BACKOFF" default:"200ms" desc:"first wait between tries, doubling"`
+	RetryMaxBackoff time.Duration `envconfig:"INSTANT_RETRY_MAX_BACKOFF" default:"2s" desc:"longest wait between tries"`
+	ShutdownTimeout time.Duration `envconfig:"INSTANT_SHUTDOWN_TIMEOUT" default:"30s" desc:"time to finish in-flight envelopes on SIGTERM"`
 }
 
 // LoadConfig reads the configuration from the environment and validates it.
 func LoadConfig() (Config, error) {
 	var c Config
-	if err := envconfig.Process(EnvPrefix, &c); err != nil {
+	if err := envconfig.Process("", &c); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)
 	}
 	return c, c.Validate()
+}
+
+// DefaultConfig is the configuration with every default applied and nothing
+// read from the environment; the required fields are left empty.
+func DefaultConfig() Config {
+	var c Config
+	if err := confdefaults.Apply(&c); err != nil {
+		panic(err) // the tags are constants: a bad one is a programming error
+	}
+	return c
 }
 
 // Validate checks values that envconfig cannot; errors name the variable.
@@ -159,7 +169,7 @@ func Usage(w io.Writer) error {
 	if _, err := fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING"); err != nil {
 		return err
 	}
-	if err := envconfig.Usagef(EnvPrefix, &Config{}, tw, format); err != nil {
+	if err := envconfig.Usagef("", &Config{}, tw, format); err != nil {
 		return err
 	}
 	return tw.Flush()

@@ -1,0 +1,61 @@
+// Package confdefaults fills a configuration struct with the defaults of its
+// envconfig `default:"..."` tags, without reading the environment: for tests
+// and for programs that embed a component.
+package confdefaults
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// Apply sets every field of *ptr that has a default tag. It supports the
+// field kinds Instant's configurations use: string, bool, int kinds,
+// time.Duration and []string (comma-separated).
+func Apply(ptr any) error {
+	v := reflect.ValueOf(ptr)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("confdefaults: want a pointer to a struct, got %T", ptr)
+	}
+	v = v.Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		def, ok := t.Field(i).Tag.Lookup("default")
+		if !ok {
+			continue
+		}
+		f := v.Field(i)
+		name := t.Field(i).Name
+		switch {
+		case f.Type() == durationType:
+			d, err := time.ParseDuration(def)
+			if err != nil {
+				return fmt.Errorf("confdefaults: %s: %w", name, err)
+			}
+			f.SetInt(int64(d))
+		case f.Kind() == reflect.String:
+			f.SetString(def)
+		case f.Kind() == reflect.Bool:
+			b, err := strconv.ParseBool(def)
+			if err != nil {
+				return fmt.Errorf("confdefaults: %s: %w", name, err)
+			}
+			f.SetBool(b)
+		case f.CanInt():
+			n, err := strconv.ParseInt(def, 10, 64)
+			if err != nil {
+				return fmt.Errorf("confdefaults: %s: %w", name, err)
+			}
+			f.SetInt(n)
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+			f.Set(reflect.ValueOf(strings.Split(def, ",")))
+		default:
+			return fmt.Errorf("confdefaults: %s: unsupported kind %s", name, f.Kind())
+		}
+	}
+	return nil
+}
