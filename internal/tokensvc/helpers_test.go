@@ -1,0 +1,312 @@
+package tokensvc_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/centrifugal/gocent/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/instant-go/instant/internal/testenv"
+	"github.com/instant-go/instant/internal/tokens"
+	"github.com/instant-go/instant/internal/tokensvc"
+)
+
+// channelsYAML is the channels file of most tests.
+const channelsYAML = `channels:
+  - name: public
+    level: public
+  - name: $users
+    level: users
+  - name: $group1
+    level: groups
+    groups: [group1]
+  - name: $group2
+    level: groups
+    groups: [group2]
+  - name: $staff
+    level: staff
+  - name: $super
+    level: superuser
+  - name: $inactive
+    level: users
+    active: false
+`
+
+// The users of the users file, by password.
+const (
+	alicePW = "alice password"
+	bobPW   = "bob password"
+)
+
+func bcryptHash(tb testing.TB, pw string) string {
+	tb.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(h)
+}
+
+func usersYAML(tb testing.TB) string {
+	return fmt.Sprintf(`users:
+  - username: alice
+    id: "42"
+    password_hash: %q
+    groups: [group1]
+  - username: bob
+    password_hash: %q
+    staff: true
+`, bcryptHash(tb, alicePW), bcryptHash(tb, bobPW))
+}
+
+// harness is a running token service, on a free port, with the real
+// Centrifugo when asked for.
+type harness struct {
+	t    *testing.T
+	cf   *testenv.Centrifugo
+	svc  *tokensvc.Service
+	cfg  tokensvc.Config
+	base string
+	// hmac is the key Centrifugo and the service share.
+	hmac string
+}
+
+type option func(*tokensvc.Config)
+
+func withCentrifugo(t *testing.T) *testenv.Centrifugo { return testenv.StartCentrifugo(t) }
+
+// start runs the service with the test channels and users files. cf may be
+// nil for tests that do not need Centrifugo.
+func start(t *testing.T, cf *testenv.Centrifugo, opts ...option) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	h := &harness{t: t, cf: cf, hmac: testenv.Secret(t)}
+	if cf != nil {
+		h.hmac = cf.HMACSecret
+	}
+	cfg := tokensvc.DefaultConfig()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.ChannelsFile = write("channels.yaml", channelsYAML)
+	cfg.UsersFile = write("users.yaml", usersYAML(t))
+	cfg.CentrifugoHMACKey = h.hmac
+	cfg.SessionKey = testenv.Secret(t) + testenv.Secret(t)
+	cfg.SessionCookieSecure = false
+	cfg.SiteName = "testsite"
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h.cfg = cfg
+	svc, err := tokensvc.Start(context.Background(), cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("start token service: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := svc.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	h.svc = svc
+	h.base = "http://" + svc.Addr()
+	return h
+}
+
+// client is an HTTP client with a cookie jar, like a browser.
+type client struct {
+	t    *testing.T
+	h    *harness
+	http *http.Client
+}
+
+func (h *harness) client() *client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &client{t: h.t, h: h, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) String() string { return fmt.Sprintf("%d %s", r.status, r.body) }
+
+// errorCode is the code of a JSON error answer.
+func (r response) errorCode() string {
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	_ = json.Unmarshal(r.body, &e)
+	return e.Error.Code
+}
+
+// do sends a request; body is JSON-encoded unless it is a string. Headers
+// are pairs.
+func (c *client) do(method, path string, body any, headers ...string) response {
+	c.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, c.h.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if strings.EqualFold(headers[i], "Host") {
+			req.Host = headers[i+1]
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// tokens decodes a 200 login/get_token answer.
+func (c *client) tokens(r response) tokensvc.TokenResponse {
+	c.t.Helper()
+	if r.status != http.StatusOK {
+		c.t.Fatalf("got %s, want 200", r)
+	}
+	var tr tokensvc.TokenResponse
+	if err := json.Unmarshal(r.body, &tr); err != nil {
+		c.t.Fatalf("decode %s: %v", r.body, err)
+	}
+	return tr
+}
+
+func (c *client) login(user, pw string) tokensvc.TokenResponse {
+	c.t.Helper()
+	return c.tokens(c.do("POST", "/instant/login/", map[string]string{"username": user, "password": pw}))
+}
+
+func names(chs []tokensvc.ChannelToken) []string {
+	out := make([]string, len(chs))
+	for i, c := range chs {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// claims verifies a token the service issued with the Centrifugo key.
+func (h *harness) claims(tb testing.TB, tok string) jwt.MapClaims {
+	tb.Helper()
+	c := jwt.MapClaims{}
+	_, err := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired()).
+		ParseWithClaims(tok, c, func(*jwt.Token) (any, error) { return []byte(h.hmac), nil })
+	if err != nil {
+		tb.Fatalf("issued token does not verify with the Centrifugo key: %v", err)
+	}
+	return c
+}
+
+// checkOnCentrifugo connects to the real Centrifugo with the answer's
+// tokens, subscribes to every channel given with its token, receives a
+// publication on each, and checks that Centrifugo refuses the denied
+// channels, with no token and with another channel's token.
+func (h *harness) checkOnCentrifugo(t *testing.T, tr tokensvc.TokenResponse, wantSub string, want, denied []string) {
+	t.Helper()
+	if got := names(tr.Channels); !slices.Equal(got, want) {
+		t.Fatalf("channels = %v, want %v", got, want)
+	}
+	if sub, _ := h.claims(t, tr.WSToken)["sub"].(string); sub != wantSub {
+		t.Errorf("connection token sub = %v, want %q", sub, wantSub)
+	}
+	s := testenv.Connect(t, h.cf.WebsocketURL(), tr.WSToken)
+	for _, c := range tr.Channels {
+		s.MustSubscribe(c.Name, c.Token)
+	}
+	api := gocent.New(gocent.Config{Addr: h.cf.APIURL(), Key: h.cf.APIKey})
+	for _, c := range tr.Channels {
+		data := fmt.Sprintf(`{"to":%q}`, c.Name)
+		if _, err := api.Publish(context.Background(), c.Name, []byte(data)); err != nil {
+			t.Fatalf("publish to %s: %v", c.Name, err)
+		}
+		p := s.Next(5 * time.Second)
+		if p.Channel != c.Name || string(p.Data) != data {
+			t.Errorf("received %s %s, want %s %s", p.Channel, p.Data, c.Name, data)
+		}
+	}
+	for _, d := range denied {
+		// Centrifugo answers 103 permission denied.
+		if err := s.Subscribe(d, ""); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("subscribe to %s without a token: got %v, want Centrifugo's permission denied", d, err)
+		}
+	}
+	if len(denied) > 0 && len(tr.Channels) > 0 {
+		// Another channel's token: Centrifugo refuses it by disconnecting
+		// the client, so this runs last, on its own connection.
+		s2 := testenv.Connect(t, h.cf.WebsocketURL(), tr.WSToken)
+		err := s2.Subscribe(denied[0], tr.Channels[0].Token)
+		if err == nil || strings.Contains(err.Error(), "no answer") {
+			t.Errorf("subscribe to %s with the token of %s: got %v, want a refusal", denied[0], tr.Channels[0].Name, err)
+		}
+	}
+}
+
+// signUpstream signs an upstream (application) JWT.
+func signUpstream(tb testing.TB, m jwt.SigningMethod, key any, claims jwt.MapClaims, kid string) string {
+	tb.Helper()
+	tok := jwt.NewWithClaims(m, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func upstreamClaims(sub string, extra jwt.MapClaims) jwt.MapClaims {
+	c := jwt.MapClaims{"sub": sub, "exp": time.Now().Add(time.Minute).Unix(), "iat": time.Now().Unix()}
+	for k, v := range extra {
+		c[k] = v
+	}
+	return c
+}
+
+var _ = tokens.NewHMAC
