@@ -108,7 +108,8 @@ type Config struct {
 	MaxBatch int
 	// Concurrency is the most HTTP requests in flight.
 	Concurrency int
-	// QueueSize is how many items may wait; Submit blocks beyond it.
+	// QueueSize is how many items may wait for a request slot; beyond it
+	// (plus a buffer of MaxBatch) Submit blocks.
 	QueueSize int
 	// Attempts is how many times a request is tried when Centrifugo is
 	// unreachable or answers 5xx, before its items fail with upstream_unavailable.
@@ -170,7 +171,7 @@ func New(cfg Config, client *gocent.Client, log *zap.Logger, obs Observer) *Forw
 		client: client,
 		log:    log,
 		obs:    obs,
-		in:     make(chan *Item, cfg.QueueSize),
+		in:     make(chan *Item, cfg.MaxBatch),
 		closed: make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -224,6 +225,8 @@ func (f *Forwarder) dispatch() {
 	var (
 		waiting  []*Item
 		busy     = map[string]struct{}{} // channels with a request in flight
+		held     = map[string]struct{}{} // channels of waiting[:scanned], all blocked
+		scanned  = 0                     // waiting[:scanned] cannot go until busy changes
 		slots    = f.cfg.Concurrency
 		finished = make(chan batchDone, f.cfg.Concurrency)
 		in       = f.in
@@ -234,15 +237,19 @@ func (f *Forwarder) dispatch() {
 		if in == nil && len(waiting) == 0 && slots == f.cfg.Concurrency {
 			return
 		}
+		recv := in
+		if len(waiting) >= f.cfg.QueueSize {
+			recv = nil // full: Submit blocks until requests finish
+		}
 		select {
-		case it, ok := <-in:
+		case it, ok := <-recv:
 			if !ok {
 				in = nil
 				break
 			}
 			waiting = append(waiting, it)
 			// Take what else is queued without blocking, so a burst is batched.
-			for more := true; more && len(waiting) < f.cfg.MaxBatch*f.cfg.Concurrency; {
+			for more := true; more && len(waiting) < f.cfg.QueueSize; {
 				select {
 				case it, ok := <-in:
 					if !ok {
@@ -260,6 +267,7 @@ func (f *Forwarder) dispatch() {
 			for _, ch := range d.channels {
 				delete(busy, ch)
 			}
+			scanned, held = 0, map[string]struct{}{}
 		case <-closed:
 			aborting, closed = true, nil
 		}
@@ -273,14 +281,16 @@ func (f *Forwarder) dispatch() {
 			for _, it := range waiting {
 				it.Done(Outcome{Err: errShuttingDown})
 			}
-			waiting = waiting[:0]
+			waiting, scanned = waiting[:0], 0
 		}
-		for slots > 0 && len(waiting) > 0 {
-			batch, chans, rest := f.take(waiting, busy)
-			waiting = rest
+		for slots > 0 && len(waiting) > scanned {
+			batch, chans, rest := f.take(waiting, busy, held, scanned)
 			if len(batch) == 0 {
+				scanned = len(waiting)
 				break
 			}
+			waiting = rest
+			scanned, held = 0, map[string]struct{}{}
 			slots--
 			for _, ch := range chans {
 				busy[ch] = struct{}{}
@@ -296,14 +306,17 @@ func (f *Forwarder) dispatch() {
 
 // take picks, in order, the items that can go in the next request: up to
 // MaxBatch commands, none touching a busy channel, and none overtaking an
-// earlier item of the same channel that must wait. It returns the batch,
-// its channels and the items left waiting, in order.
-func (f *Forwarder) take(waiting []*Item, busy map[string]struct{}) (batch []*Item, chans []string, rest []*Item) {
-	held := map[string]struct{}{} // channels of items left behind in this pass
+// earlier item of the same channel that must wait. waiting[:start] are known
+// to be blocked and their channels are in held. It returns the batch, its
+// channels and the items left waiting, in order; held gains the channels of
+// the items it leaves behind.
+func (f *Forwarder) take(waiting []*Item, busy, held map[string]struct{}, start int) (batch []*Item, chans []string, rest []*Item) {
 	inBatch := map[string]struct{}{}
 	n := 0
-	rest = waiting[:0:0]
-	for i, it := range waiting {
+	rest = make([]*Item, start, len(waiting))
+	copy(rest, waiting[:start])
+	for i := start; i < len(waiting); i++ {
+		it := waiting[i]
 		if n >= f.cfg.MaxBatch {
 			rest = append(rest, waiting[i:]...)
 			break

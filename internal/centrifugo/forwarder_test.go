@@ -218,7 +218,7 @@ func TestTakeKeepsChannelOrder(t *testing.T) {
 	}
 	a1, b1, a2, c1, ab, d1 := it("a"), it("b"), it("a"), it("c"), it("a", "b"), it("d")
 	busy := map[string]struct{}{"b": {}}
-	batch, chans, rest := f.take([]*Item{a1, b1, a2, c1, ab, d1}, busy)
+	batch, chans, rest := f.take([]*Item{a1, b1, a2, c1, ab, d1}, busy, map[string]struct{}{}, 0)
 	// b1 waits for the busy b; a1, a2, c1 fill the batch (3 commands); ab
 	// touches b (held) and d1 is past the limit.
 	if fmt.Sprint(batch) != fmt.Sprint([]*Item{a1, a2, c1}) {
@@ -233,7 +233,7 @@ func TestTakeKeepsChannelOrder(t *testing.T) {
 	// An item held for a channel holds later items of that channel even
 	// when they could go: here ab is held (b busy) so a later a waits too.
 	a3 := it("a")
-	batch, _, rest = f.take([]*Item{ab, a3, c1}, busy)
+	batch, _, rest = f.take([]*Item{ab, a3, c1}, busy, map[string]struct{}{}, 0)
 	if fmt.Sprint(batch) != fmt.Sprint([]*Item{c1}) || fmt.Sprint(rest) != fmt.Sprint([]*Item{ab, a3}) {
 		t.Errorf("batch %v rest %v: a3 must not overtake ab", batch, rest)
 	}
@@ -342,5 +342,42 @@ func TestCloseTimeoutFailsWaitingItems(t *testing.T) {
 		if o := wait(t, ch); o.Err == nil || o.Err.Code() != CodeUpstreamUnavailable {
 			t.Errorf("%s: %+v, want upstream_unavailable", name, o)
 		}
+	}
+}
+
+func TestTakeFromStart(t *testing.T) {
+	f := &Forwarder{cfg: Config{MaxBatch: 10}}
+	x1 := &Item{Commands: []Command{{Channel: "x"}}}
+	x2 := &Item{Commands: []Command{{Channel: "x"}}}
+	y := &Item{Commands: []Command{{Channel: "y"}}}
+	held := map[string]struct{}{"x": {}}
+	batch, _, rest := f.take([]*Item{x1, x2, y}, map[string]struct{}{}, held, 1)
+	if fmt.Sprint(batch) != fmt.Sprint([]*Item{y}) || fmt.Sprint(rest) != fmt.Sprint([]*Item{x1, x2}) {
+		t.Errorf("batch %v rest %v: want y to go and x1 x2 to keep waiting in order", batch, rest)
+	}
+}
+
+// TestSubmitBlocksWhenFull checks that the queue is bounded: with the only
+// request slot stuck, Submit stops taking items after QueueSize waiting
+// plus a buffer of MaxBatch.
+func TestSubmitBlocksWhenFull(t *testing.T) {
+	release := make(chan struct{})
+	api := newFakeAPI(t, func(int32) int { <-release; return 200 }, okReply)
+	defer close(release)
+	f := newTestForwarder(t, api.URL, Config{MaxBatch: 1, Concurrency: 1, QueueSize: 3})
+	accepted := 0
+	for i := 0; i < 20; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := f.Submit(ctx, &Item{Commands: []Command{{Channel: "a", Data: []byte(`{}`)}}, Done: func(Outcome) {}})
+		cancel()
+		if err != nil {
+			break
+		}
+		accepted++
+	}
+	// 1 in flight + 3 waiting + 1 buffered; the dispatcher may hold one more
+	// item in hand while it waits for room.
+	if accepted < 5 || accepted > 6 {
+		t.Errorf("accepted %d items before blocking, want 5 or 6 (bounded queue)", accepted)
 	}
 }
