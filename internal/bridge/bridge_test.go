@@ -549,3 +549,61 @@ func httpGetCode(t *testing.T, url string) (string, int) {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b), resp.StatusCode
 }
+
+// TestSlowConsumerDropsAreCounted makes the bridge fall behind (Centrifugo
+// down, tiny buffers) so that NATS drops envelopes, and checks that every
+// envelope is accounted for: forwarded, rejected, or counted as dropped.
+func TestSlowConsumerDropsAreCounted(t *testing.T) {
+	s := startStack(t, func(c *bridge.Config) {
+		c.NATSPendingMsgs, c.QueueSize, c.BatchMax, c.Concurrency = 5, 1, 1, 1
+		c.RetryAttempts, c.RetryBackoff, c.RetryMaxBackoff = 10000, 20*time.Millisecond, 50*time.Millisecond
+	})
+	if err := s.cf.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	for i := range n {
+		if err := s.nc.Publish("instant.publish", fmt.Appendf(nil, `{"channel":"$users","data":{"i":%d}}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	metricsURL := "http://" + s.b.HTTPAddr() + "/metrics"
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if v := metricValue(t, metricsURL, "instant_bridge_slow_consumer_dropped_total"); v == 0 {
+			return fmt.Errorf("no drops counted yet")
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.cf.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		dropped := metricValue(t, metricsURL, "instant_bridge_slow_consumer_dropped_total")
+		forwarded := metricValue(t, metricsURL, `instant_bridge_envelopes_total{outcome="forwarded",reason=""}`)
+		rejected := metricValue(t, metricsURL, `instant_bridge_envelopes_total{outcome="rejected",reason="upstream_unavailable"}`)
+		if dropped+forwarded+rejected != n {
+			return fmt.Errorf("dropped %v + forwarded %v + rejected %v != %d", dropped, forwarded, rejected, n)
+		}
+		return nil
+	})
+}
+
+// metricValue reads one sample from the Prometheus text format (0 if absent).
+func metricValue(t *testing.T, url, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(httpGet(t, url), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest, &v); err != nil {
+				t.Fatalf("metric line %q: %v", line, err)
+			}
+			return v
+		}
+	}
+	return 0
+}
