@@ -58,10 +58,10 @@ type Config struct {
 	JWTClaimStaff    string        `envconfig:"INSTANT_JWT_CLAIM_STAFF" default:"staff" desc:"upstream JWT claim holding the staff flag (boolean)"`
 	JWTClaimSuper    string        `envconfig:"INSTANT_JWT_CLAIM_SUPERUSER" default:"superuser" desc:"upstream JWT claim holding the superuser flag (boolean)"`
 
-	TrustedProxies     []string `envconfig:"INSTANT_TRUSTED_PROXIES" desc:"comma-separated addresses or CIDRs of auth proxies whose user headers are trusted; empty disables proxy headers"`
-	ProxyUserHeader    string   `envconfig:"INSTANT_PROXY_USER_HEADER" default:"X-Forwarded-User" desc:"header a trusted proxy puts the username in"`
-	ProxyGroupsHeader  string   `envconfig:"INSTANT_PROXY_GROUPS_HEADER" default:"X-Forwarded-Groups" desc:"header a trusted proxy puts the comma-separated groups in"`
-	ProxyForwardedFor  string   `envconfig:"INSTANT_PROXY_FORWARDED_FOR_HEADER" default:"X-Forwarded-For" desc:"header a trusted proxy puts the client address in (for rate limits)"`
+	TrustedProxies    []string `envconfig:"INSTANT_TRUSTED_PROXIES" desc:"comma-separated addresses or CIDRs of auth proxies whose user headers are trusted; empty disables proxy headers"`
+	ProxyUserHeader   string   `envconfig:"INSTANT_PROXY_USER_HEADER" default:"X-Forwarded-User" desc:"header a trusted proxy puts the username in"`
+	ProxyGroupsHeader string   `envconfig:"INSTANT_PROXY_GROUPS_HEADER" default:"X-Forwarded-Groups" desc:"header a trusted proxy puts the comma-separated groups in"`
+	ProxyForwardedFor string   `envconfig:"INSTANT_PROXY_FORWARDED_FOR_HEADER" default:"X-Forwarded-For" desc:"header a trusted proxy puts the client address in (for rate limits)"`
 
 	LogLevel  string `envconfig:"INSTANT_LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
 	LogFormat string `envconfig:"INSTANT_LOG_FORMAT" default:"json" desc:"log format: json or console"`
