@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -606,4 +607,94 @@ func metricValue(t *testing.T, url, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestShutdownDuringRequests shuts the bridge down while producers are
+// sending requests: every request is answered (a receipt, or no responders
+// once the bridge is gone), none times out, and every envelope with an ok
+// receipt reached the subscriber.
+func TestShutdownDuringRequests(t *testing.T) {
+	s := startStack(t)
+	sub := s.subscriber("$users")
+	var (
+		mu       sync.Mutex
+		okIDs    = map[string]bool{}
+		answered int
+		noResp   int
+		failures []string
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		nc := s.nats.Connect(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("w%d-%d", w, i)
+				msg, err := nc.Request("instant.publish", fmt.Appendf(nil, `{"channel":"$users","message":"m","id":%q}`, id), 10*time.Second)
+				mu.Lock()
+				switch {
+				case errors.Is(err, nats.ErrNoResponders):
+					noResp++
+				case err != nil:
+					failures = append(failures, id+": "+err.Error())
+				default:
+					answered++
+					var r receipt
+					if json.Unmarshal(msg.Data, &r) == nil && r.OK {
+						okIDs[r.ID] = true
+					} else if r.Error == nil || r.Error.Code != "upstream_unavailable" {
+						failures = append(failures, id+": unexpected receipt "+string(msg.Data))
+					}
+				}
+				done := noResp > 0
+				mu.Unlock()
+				if done {
+					return
+				}
+			}
+		}()
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if answered < 200 {
+			return fmt.Errorf("%d receipts so far", answered)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s.b.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	close(stop)
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d requests failed or timed out, e.g. %s", len(failures), failures[0])
+	}
+	got := map[string]bool{}
+	for {
+		p, ok := sub.TryNext(time.Second)
+		if !ok {
+			break
+		}
+		var m struct{ ID string }
+		if err := json.Unmarshal(p.Data, &m); err != nil {
+			t.Fatal(err)
+		}
+		got[m.ID] = true
+	}
+	for id := range okIDs {
+		if !got[id] {
+			t.Errorf("envelope %s had an ok receipt but never reached the subscriber", id)
+		}
+	}
+	t.Logf("%d ok receipts, %d delivered, %d no-responders after shutdown", len(okIDs), len(got), noResp)
 }
