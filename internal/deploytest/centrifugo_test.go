@@ -1,0 +1,352 @@
+package deploytest
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+
+	"github.com/instant-go/instant/internal/centrifugoproc"
+	"github.com/instant-go/instant/internal/testenv"
+)
+
+// secretKey matches configuration keys whose value is a secret.
+var secretKey = regexp.MustCompile(`(?i)(key|secret|password)$`)
+
+func TestCentrifugoConfig(t *testing.T) {
+	cfg := centrifugoConfig(t)
+
+	// No secret in the file: they come from CENTRIFUGO_* variables.
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				walk(strings.TrimPrefix(path+"."+k, "."), x)
+			}
+		case []any:
+			for i, x := range v {
+				walk(path+"["+strconv.Itoa(i)+"]", x)
+			}
+		case string:
+			last := path[strings.LastIndex(path, ".")+1:]
+			if secretKey.MatchString(last) && v != "" {
+				t.Errorf("config.json: %s holds a value; secrets come from the environment (CENTRIFUGO_...)", path)
+			}
+		}
+	}
+	walk("", cfg)
+
+	tests := []struct {
+		path  string
+		check func(v any) error
+	}{
+		{"http_server.port", func(v any) error {
+			if f, ok := v.(float64); !ok || f < 1 || f > 65535 || f != float64(int(f)) {
+				return fmt.Errorf("want a port number")
+			}
+			return nil
+		}},
+		{"http_api.key", wantString("")},
+		{"client.token.hmac_secret_key", wantString("")},
+		{"client.allowed_origins", func(v any) error {
+			list, ok := v.([]any)
+			if !ok || len(list) == 0 {
+				return fmt.Errorf("want a non-empty list of origins")
+			}
+			for _, o := range list {
+				if s, _ := o.(string); s == "" || strings.Contains(s, "*") {
+					return fmt.Errorf("origin %v: want an exact origin, no wildcard", o)
+				}
+			}
+			return nil
+		}},
+		{"channel.without_namespace.history_size", func(v any) error {
+			if f, ok := v.(float64); !ok || f < 1 {
+				return fmt.Errorf("want a positive size (receipts carry offsets only with history)")
+			}
+			return nil
+		}},
+		{"channel.without_namespace.history_ttl", func(v any) error {
+			s, _ := v.(string)
+			if d, err := time.ParseDuration(s); err != nil || d <= 0 {
+				return fmt.Errorf("want a positive duration such as 300s")
+			}
+			return nil
+		}},
+		{"health.enabled", func(v any) error {
+			if v != true {
+				return fmt.Errorf("want true (the compose healthcheck fetches /health)")
+			}
+			return nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			v, ok := lookupPath(cfg, tc.path)
+			if !ok {
+				t.Fatalf("config.json: %s missing", tc.path)
+			}
+			if err := tc.check(v); err != nil {
+				t.Errorf("config.json: %s=%v: %v", tc.path, v, err)
+			}
+		})
+	}
+	for _, path := range []string{"http_api.insecure", "client.insecure", "admin.insecure", "client.insecure_skip_token_signature_verify", "client.allow_anonymous_connect_without_token"} {
+		if v, ok := lookupPath(cfg, path); ok && v != false {
+			t.Errorf("config.json: %s=%v, want it off", path, v)
+		}
+	}
+
+	// The origins compose gives Centrifugo and the token service by default
+	// are those of config.json.
+	var origins []string
+	list, _ := lookupPath(cfg, "client.allowed_origins")
+	for _, o := range list.([]any) {
+		origins = append(origins, o.(string))
+	}
+	_, defaults := composeRefs(t, loadCompose(t))
+	c := loadCompose(t)
+	for svc, want := range map[string]struct{ key, value string }{
+		"centrifugo": {"CENTRIFUGO_CLIENT_ALLOWED_ORIGINS", strings.Join(origins, " ")},
+		"tokensvc":   {"INSTANT_ALLOWED_ORIGINS", strings.Join(origins, ",")},
+	} {
+		got, _, err := interpolate(c.mustService(t, svc).Environment[want.key], func(k string) (string, bool) { d, ok := defaults[k]; return d, ok })
+		if err != nil || got != want.value {
+			t.Errorf("%s: %s defaults to %q (err %v), want config.json's origins %q", svc, want.key, got, err, want.value)
+		}
+	}
+}
+
+func wantString(want string) func(any) error {
+	return func(v any) error {
+		if s, ok := v.(string); !ok || s != want {
+			return fmt.Errorf("want %q", want)
+		}
+		return nil
+	}
+}
+
+// syncBuffer collects a process's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// composedCentrifugo is a real Centrifugo process run the way the compose
+// file runs it: its command, the mounted config.json and its environment,
+// on a free port of 127.0.0.1 instead of the published one.
+type composedCentrifugo struct {
+	Port int
+	env  map[string]string
+	log  *syncBuffer
+	stop func() string
+}
+
+func (c *composedCentrifugo) URL() string { return "http://127.0.0.1:" + strconv.Itoa(c.Port) }
+func (c *composedCentrifugo) WSURL() string {
+	return "ws://127.0.0.1:" + strconv.Itoa(c.Port) + "/connection/websocket"
+}
+
+// Stop ends the process and returns all it wrote.
+func (c *composedCentrifugo) Stop() string { return c.stop() }
+
+func startComposedCentrifugo(tb testing.TB, c *composeFile, secrets map[string]string) *composedCentrifugo {
+	tb.Helper()
+	bin, err := centrifugoproc.Find()
+	if err != nil {
+		tb.Fatal(err) // never skip silently: the error says how to install it
+	}
+	port, err := centrifugoproc.FreePort()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := c.mustService(tb, "centrifugo")
+	if len(s.Command) == 0 || s.Command[0] != "centrifugo" {
+		tb.Fatalf("centrifugo: command %v does not run centrifugo", s.Command)
+	}
+	args := slices.Clone(s.Command[1:])
+	for i, a := range args {
+		if host, ok := s.hostPath(tb, a); ok {
+			args[i] = host
+		}
+	}
+	env := resolveEnv(tb, "centrifugo", s.Environment, func(k string) (string, bool) { v, ok := secrets[k]; return v, ok })
+	procEnv := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		procEnv = append(procEnv, k+"="+v)
+	}
+	// Not the published port, and only on the loopback interface.
+	procEnv = append(procEnv, "CENTRIFUGO_HTTP_SERVER_PORT="+strconv.Itoa(port), "CENTRIFUGO_HTTP_SERVER_ADDRESS=127.0.0.1")
+
+	cmd := exec.Command(bin, args...)
+	cmd.Env = procEnv
+	cmd.Dir = tb.TempDir()
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start %s: %v", bin, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	var once sync.Once
+	stop := func() string {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+		})
+		return out.String()
+	}
+	tb.Cleanup(func() { stop() })
+	cc := &composedCentrifugo{Port: port, env: env, log: out, stop: stop}
+	testenv.Eventually(tb, 15*time.Second, func() error {
+		select {
+		case <-exited:
+			tb.Fatalf("centrifugo exited at start:\n%s", out.String())
+		default:
+		}
+		resp, err := http.Get(cc.URL() + "/health")
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/health: %s", resp.Status)
+		}
+		return nil
+	})
+	return cc
+}
+
+// apiInfo calls Centrifugo's info API method with key ("" for none).
+func apiInfo(tb testing.TB, base, key string) int {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/api/info", strings.NewReader("{}"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("centrifugo info: %v", err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestCentrifugoAsComposed runs the real Centrifugo with config.json and the
+// compose environment, and checks that the secrets and origins it gets from
+// the CENTRIFUGO_* variables are the ones in effect: this is what proves the
+// variable names right.
+func TestCentrifugoAsComposed(t *testing.T) {
+	c := loadCompose(t)
+	secrets := fakeSecrets(t, c)
+	cf := startComposedCentrifugo(t, c, secrets)
+	apiKey := cf.env["CENTRIFUGO_HTTP_API_KEY"]
+	hmacKey := cf.env["CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY"]
+	if apiKey == "" || hmacKey == "" {
+		t.Fatalf("compose gives centrifugo no CENTRIFUGO_HTTP_API_KEY or CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY")
+	}
+
+	t.Run("api key", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, key string
+			want      int
+		}{
+			{"none", "", http.StatusUnauthorized},
+			{"wrong", apiKey + "x", http.StatusUnauthorized},
+			{"from compose", apiKey, http.StatusOK},
+		} {
+			if got := apiInfo(t, cf.URL(), tc.key); got != tc.want {
+				t.Errorf("info with %s key: status %d, want %d", tc.name, got, tc.want)
+			}
+		}
+	})
+
+	t.Run("hmac key", func(t *testing.T) {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"sub": "deploytest", "exp": time.Now().Add(time.Minute).Unix(),
+		}).SignedString([]byte(hmacKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Connect(t, cf.WSURL(), tok) // fails the test when refused
+	})
+
+	t.Run("allowed origins", func(t *testing.T) {
+		allowed := strings.Fields(cf.env["CENTRIFUGO_CLIENT_ALLOWED_ORIGINS"])
+		if len(allowed) == 0 {
+			t.Fatal("no CENTRIFUGO_CLIENT_ALLOWED_ORIGINS")
+		}
+		for _, tc := range []struct {
+			origin string
+			want   int
+		}{
+			{allowed[0], http.StatusSwitchingProtocols},
+			{"http://evil.example", http.StatusForbidden},
+		} {
+			conn, resp, err := websocket.DefaultDialer.Dial(cf.WSURL(), http.Header{"Origin": {tc.origin}})
+			if conn != nil {
+				_ = conn.Close()
+			}
+			if resp == nil {
+				t.Fatalf("origin %s: %v", tc.origin, err)
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("websocket from origin %s: status %d, want %d", tc.origin, resp.StatusCode, tc.want)
+			}
+		}
+	})
+
+	// Once stopped, the whole start-up log is there: Centrifugo warns about
+	// every configuration key and CENTRIFUGO_* variable it does not know.
+	log := cf.Stop()
+	if !strings.Contains(log, "signal received") {
+		t.Fatalf("centrifugo did not stop normally:\n%s", log)
+	}
+	for _, w := range []string{"unknown key in configuration file", "unknown var in environment"} {
+		for _, line := range strings.Split(log, "\n") {
+			if strings.Contains(line, w) {
+				t.Errorf("centrifugo: %s", line)
+			}
+		}
+	}
+	if strings.Contains(log, apiKey) || strings.Contains(log, hmacKey) {
+		t.Error("centrifugo logged a secret")
+	}
+	if t.Failed() {
+		t.Logf("centrifugo log:\n%s", log)
+	}
+}
