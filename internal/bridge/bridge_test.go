@@ -16,7 +16,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/instant-go/instant/internal/bridge"
 	"github.com/instant-go/instant/internal/testenv"
@@ -50,6 +53,7 @@ type stack struct {
 	b      *bridge.Bridge
 	nc     *nats.Conn
 	signer *tokens.Signer
+	logs   *observer.ObservedLogs
 }
 
 func startStack(t *testing.T, mods ...func(*bridge.Config)) *stack {
@@ -89,7 +93,10 @@ func testConfig(natsURL, apiURL, apiKey, channelsFile string) bridge.Config {
 
 func (s *stack) startBridge() *bridge.Bridge {
 	s.t.Helper()
-	b, err := bridge.New(s.cfg, zaptest.NewLogger(s.t))
+	core, logs := observer.New(zap.InfoLevel)
+	s.logs = logs
+	log := zaptest.NewLogger(s.t, zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) })))
+	b, err := bridge.New(s.cfg, log)
 	if err != nil {
 		s.t.Fatalf("bridge.New: %v", err)
 	}
@@ -697,4 +704,41 @@ func TestShutdownDuringRequests(t *testing.T) {
 		}
 	}
 	t.Logf("%d ok receipts, %d delivered, %d no-responders after shutdown", len(okIDs), len(got), noResp)
+}
+
+// TestChannelsFileReload edits the channels file under a running bridge: a
+// new channel is accepted without a restart, and a broken file is refused
+// while the old channels keep working.
+func TestChannelsFileReload(t *testing.T) {
+	s := startStack(t)
+	if r := s.request("instant.publish", `{"channel":"$new","message":"a"}`); r.OK || r.Error.Code != "unknown_channel" {
+		t.Fatalf("before reload: %+v, want unknown_channel", r)
+	}
+	write := func(body string) {
+		tmp := s.cfg.ChannelsFile + ".tmp"
+		if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, s.cfg.ChannelsFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(channelsYAML + "  - name: $new\n    level: users\n")
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if r := s.request("instant.publish", `{"channel":"$new","message":"a"}`); !r.OK {
+			return fmt.Errorf("after reload: %+v", r)
+		}
+		return nil
+	})
+	write("channels:\n  - name: $users\n    level: admin\n")
+	// The broken file is refused: the last good registry stays in force.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if s.logs.FilterMessageSnippet("reload failed").Len() == 0 {
+			return fmt.Errorf("the broken channels file was not refused (yet)")
+		}
+		return nil
+	})
+	if r := s.request("instant.publish", `{"channel":"$new","message":"b"}`); !r.OK {
+		t.Fatalf("after a broken file: %+v, want the previous channels kept", r)
+	}
 }

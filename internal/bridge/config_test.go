@@ -1,0 +1,105 @@
+package bridge
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validConfig() Config {
+	c := DefaultConfig()
+	c.CentrifugoAPIKey = "key"
+	c.ChannelsFile = "channels.yaml"
+	return c
+}
+
+func TestDefaultConfigIsValidOnceRequiredAreSet(t *testing.T) {
+	c := validConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults plus required values: %v", err)
+	}
+	if c.NATSURL != "nats://127.0.0.1:4222" || c.Subject != "instant.publish" || c.CentrifugoAPIURL != "http://127.0.0.1:8000/api" || c.PayloadMode != "object" {
+		t.Errorf("defaults %+v differ from the documented ones", c)
+	}
+}
+
+func TestValidateNamesTheVariable(t *testing.T) {
+	cases := []struct {
+		name   string
+		mod    func(*Config)
+		wantIn string
+	}{
+		{"missing api key", func(c *Config) { c.CentrifugoAPIKey = "" }, "INSTANT_CENTRIFUGO_API_KEY"},
+		{"missing channels file", func(c *Config) { c.ChannelsFile = "" }, "INSTANT_CHANNELS_FILE"},
+		{"bad payload mode", func(c *Config) { c.PayloadMode = "xml" }, "INSTANT_PAYLOAD_MODE"},
+		{"bad api url", func(c *Config) { c.CentrifugoAPIURL = "127.0.0.1:8000" }, "INSTANT_CENTRIFUGO_API_URL"},
+		{"wildcard subject", func(c *Config) { c.Subject = "instant.*" }, "INSTANT_SUBJECT"},
+		{"rejections inside the subject", func(c *Config) { c.RejectedPrefix = "instant.publish.rejected" }, "INSTANT_REJECTED_PREFIX"},
+		{"zero concurrency", func(c *Config) { c.Concurrency = 0 }, "INSTANT_CONCURRENCY"},
+		{"negative batch", func(c *Config) { c.BatchMax = -1 }, "INSTANT_BATCH_MAX"},
+		{"zero timeout", func(c *Config) { c.CentrifugoTimeout = 0 }, "INSTANT_CENTRIFUGO_TIMEOUT"},
+		{"huge envelopes", func(c *Config) { c.MaxEnvelopeBytes = 64 << 20 }, "INSTANT_MAX_ENVELOPE_BYTES"},
+		{"two nats credentials", func(c *Config) { c.NATSToken, c.NATSCreds = "t", "f.creds" }, "INSTANT_NATS_TOKEN"},
+		{"user without password", func(c *Config) { c.NATSUser = "u" }, "INSTANT_NATS_PASSWORD"},
+		{"cert without key", func(c *Config) { c.NATSTLSCert = "c.pem" }, "INSTANT_NATS_TLS_KEY"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validConfig()
+			tc.mod(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.wantIn) {
+				t.Fatalf("Validate() = %v, want an error naming %s", err, tc.wantIn)
+			}
+		})
+	}
+}
+
+func TestLoadConfigFromEnvironment(t *testing.T) {
+	t.Setenv("INSTANT_CENTRIFUGO_API_KEY", "k")
+	t.Setenv("INSTANT_CHANNELS_FILE", "/etc/instant/channels.yaml")
+	t.Setenv("INSTANT_PAYLOAD_MODE", "django")
+	t.Setenv("INSTANT_RETRY_BACKOFF", "1s")
+	t.Setenv("SUBJECT", "not.read") // unprefixed names are never read
+	c, err := LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PayloadMode != "django" || c.RetryBackoff != time.Second || c.Subject != "instant.publish" {
+		t.Errorf("loaded %+v", c)
+	}
+	t.Setenv("INSTANT_CENTRIFUGO_API_KEY", "")
+	if _, err := LoadConfig(); err == nil || !strings.Contains(err.Error(), "INSTANT_CENTRIFUGO_API_KEY") {
+		t.Errorf("without the API key: %v, want an error naming it", err)
+	}
+}
+
+func TestUsageListsEveryVariable(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Usage(&buf); err != nil {
+		t.Fatal(err)
+	}
+	typ := reflect.TypeOf(Config{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name := f.Tag.Get("envconfig")
+		line := ""
+		for _, l := range strings.Split(buf.String(), "\n") {
+			if strings.HasPrefix(l, name+" ") {
+				line = l
+			}
+		}
+		if line == "" {
+			t.Errorf("--help does not list %s", name)
+			continue
+		}
+		if def := f.Tag.Get("default"); def != "" && !strings.Contains(line, def) {
+			t.Errorf("--help line for %s lacks its default %q: %q", name, def, line)
+		}
+		if f.Tag.Get("desc") == "" {
+			t.Errorf("%s has no description", name)
+		}
+	}
+}
