@@ -1,0 +1,35 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"--help"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"INSTANT_NATS_URL", "INSTANT_CENTRIFUGO_API_KEY", "required", "INSTANT_PAYLOAD_MODE", "object"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestUnknownArgument(t *testing.T) {
+	err := run([]string{"--frobnicate"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "--help") {
+		t.Errorf("unknown argument: %v, want an error pointing to --help", err)
+	}
+}
+
+func TestMissingConfiguration(t *testing.T) {
+	t.Setenv("INSTANT_CENTRIFUGO_API_KEY", "")
+	t.Setenv("INSTANT_CHANNELS_FILE", "")
+	err := run(nil, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "INSTANT_") {
+		t.Errorf("no configuration: %v, want an error naming the variable", err)
+	}
+}
