@@ -17,11 +17,11 @@ import (
 
 	"github.com/centrifugal/gocent/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/instant-go/instant/internal/testenv"
-	"github.com/instant-go/instant/internal/tokens"
 	"github.com/instant-go/instant/internal/tokensvc"
 )
 
@@ -93,6 +93,12 @@ func withCentrifugo(t *testing.T) *testenv.Centrifugo { return testenv.StartCent
 // nil for tests that do not need Centrifugo.
 func start(t *testing.T, cf *testenv.Centrifugo, opts ...option) *harness {
 	t.Helper()
+	return startLogged(t, cf, zaptest.NewLogger(t), opts...)
+}
+
+// startLogged is start with a given logger.
+func startLogged(t *testing.T, cf *testenv.Centrifugo, log *zap.Logger, opts ...option) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	write := func(name, data string) string {
 		p := filepath.Join(dir, name)
@@ -117,7 +123,7 @@ func start(t *testing.T, cf *testenv.Centrifugo, opts ...option) *harness {
 		o(&cfg)
 	}
 	h.cfg = cfg
-	svc, err := tokensvc.Start(context.Background(), cfg, zaptest.NewLogger(t))
+	svc, err := tokensvc.Start(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatalf("start token service: %v", err)
 	}
@@ -308,5 +314,3 @@ func upstreamClaims(sub string, extra jwt.MapClaims) jwt.MapClaims {
 	}
 	return c
 }
-
-var _ = tokens.NewHMAC

@@ -101,7 +101,10 @@ func TestLoginFlood(t *testing.T) {
 		h := start(t, nil, func(c *tokensvc.Config) { c.LoginRatePerAddr = 4 })
 		c := h.client()
 		for i := range 4 {
-			if r := c.do("POST", "/instant/login/", map[string]string{"username": "user" + strconv.Itoa(i), "password": "x"}); r.status != http.StatusUnauthorized {
+			// Known users (cheap test hashes), two attempts each: under
+			// the limit of 10 per username.
+			user := []string{"alice", "bob"}[i%2]
+			if r := c.do("POST", "/instant/login/", map[string]string{"username": user, "password": "x"}); r.status != http.StatusUnauthorized {
 				t.Fatalf("attempt %d: got %s, want 401", i+1, r)
 			}
 		}
@@ -124,7 +127,9 @@ func TestUpstreamJWTRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss := func(c *tokensvc.Config) { c.JWTIssuer, c.JWTAudience, c.Anonymous = "https://auth.example", "instant", true }
+	iss := func(c *tokensvc.Config) {
+		c.JWTIssuer, c.JWTAudience, c.Anonymous = "https://auth.example", "instant", true
+	}
 	good := jwt.MapClaims{"iss": "https://auth.example", "aud": "instant"}
 	with := func(extra jwt.MapClaims) jwt.MapClaims {
 		c := upstreamClaims("u1", good)
