@@ -74,6 +74,18 @@ func (c *jwksCache) lookup(kid string) (any, bool) {
 	return k, ok
 }
 
+// tryFetch fetches the keys when there are none yet and no attempt was
+// made in the last minRefetch; it reports whether keys are there.
+func (c *jwksCache) tryFetch(ctx context.Context) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys == nil && (c.attempted.IsZero() || c.now().Sub(c.attempted) >= minRefetch) {
+		c.attempted = c.now()
+		_ = c.fetchLocked(ctx) // the caller reports not ready
+	}
+	return c.keys != nil
+}
+
 // fetch loads the key set now.
 func (c *jwksCache) fetch(ctx context.Context) error {
 	c.mu.Lock()

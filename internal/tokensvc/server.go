@@ -1,6 +1,7 @@
 package tokensvc
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -101,8 +102,8 @@ func (s *Server) Ready() error {
 	if s.deps.Users != nil && s.deps.Users() == nil {
 		return errors.New("users file not loaded")
 	}
-	if s.jwt != nil && s.jwt.jwks != nil && !s.jwt.jwks.ready() {
-		return errors.New("JWKS not fetched yet")
+	if s.jwt != nil && s.jwt.jwks != nil && !s.jwt.jwks.tryFetch(context.Background()) {
+		return errors.New("JWKS not fetched yet (INSTANT_JWT_JWKS_URL)")
 	}
 	return nil
 }
