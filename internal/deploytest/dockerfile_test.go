@@ -132,6 +132,7 @@ func exposedPorts(tb testing.TB, rel string) []string {
 var (
 	goBuildOutRE = regexp.MustCompile(`(?:^|\s)-o\s+(\S+)`)
 	cmdPkgRE     = regexp.MustCompile(`\./cmd/[A-Za-z0-9_.-]+`)
+	varNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 func TestDockerfiles(t *testing.T) {
@@ -256,13 +257,35 @@ func TestDockerfiles(t *testing.T) {
 			// No secret baked into an image.
 			for _, s := range stages {
 				for _, in := range append(s.all("ENV"), s.all("ARG")...) {
-					if secretName.MatchString(in.Args) {
-						t.Errorf("%s:%d: %s %s: secrets belong in the runtime environment, not in the image", rel, in.Line, in.Cmd, in.Args)
+					for _, name := range declaredNames(in) {
+						if secretName.MatchString(name) {
+							t.Errorf("%s:%d: %s %s: secrets belong in the runtime environment, not in the image", rel, in.Line, in.Cmd, name)
+						}
 					}
 				}
 			}
 		})
 	}
+}
+
+// declaredNames are the variables an ENV or ARG instruction declares:
+// ENV A=1 B=2, ENV A 1, ARG A, ARG A=1.
+func declaredNames(in instruction) []string {
+	f := strings.Fields(in.Args)
+	if len(f) == 0 {
+		return nil
+	}
+	if in.Cmd == "ENV" && !strings.Contains(f[0], "=") {
+		return f[:1] // legacy ENV NAME value
+	}
+	var out []string
+	for _, w := range f {
+		name, _, _ := strings.Cut(w, "=")
+		if varNameRE.MatchString(name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // dockerignore is the parsed .dockerignore: patterns in order, the last
@@ -333,7 +356,7 @@ func (d dockerignore) excluded(rel string) bool {
 
 func TestDockerignore(t *testing.T) {
 	ign := parseDockerignore(t)
-	for _, rel := range []string{".git/config", ".env", "deployments/.env", "node_modules/x/index.js", "web/node_modules/x/index.js", "bin/bridge", "dist/tokensvc"} {
+	for _, rel := range []string{".git/config", ".env", "deployments/.env", "examples/app/.env", "node_modules/x/index.js", "web/node_modules/x/index.js", "bin/bridge", "dist/tokensvc"} {
 		if !ign.excluded(rel) {
 			t.Errorf(".dockerignore: %s is sent in the build context; exclude it", rel)
 		}
