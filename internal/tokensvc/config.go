@@ -20,7 +20,7 @@ import (
 // variable such as ANONYMOUS.
 type Config struct {
 	HTTPAddr string `envconfig:"INSTANT_TOKENSVC_HTTP_ADDR" default:":8090" desc:"listen address of the token service's HTTP server"`
-	SiteName string `envconfig:"INSTANT_SITE_NAME" default:"instant" desc:"site name, put in the connection token's info (shared with the bridge)"`
+	SiteName string `envconfig:"INSTANT_SITE_NAME" default:"site" desc:"site name, put in the connection token's info (shared with the bridge)"`
 
 	ChannelsFile string `envconfig:"INSTANT_CHANNELS_FILE" desc:"channels file (YAML or JSON), reloaded on change and SIGHUP (shared with the bridge); required"`
 	UsersFile    string `envconfig:"INSTANT_USERS_FILE" desc:"users file (YAML or JSON) for password logins, reloaded on change and SIGHUP; empty disables /instant/login/"`
