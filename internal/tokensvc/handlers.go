@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/instant-go/instant/internal/logging"
 	"github.com/instant-go/instant/internal/users"
 	"github.com/instant-go/instant/pkg/acl"
 )
@@ -177,7 +178,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	if ok, wait := s.perUser.reserve(req.Username); !ok {
 		s.m.logins.WithLabelValues("rate_limited").Inc()
-		s.log.Warn("login rate limited", zap.String("user", req.Username))
+		s.log.Warn("login rate limited", zap.String(logging.FieldUser, req.Username))
 		return &apiError{Status: http.StatusTooManyRequests, Code: codeRateLimited, Message: "too many login attempts for this user; try again later", RetryAfter: wait}
 	}
 	if req.Username == "" || req.Password == "" {
@@ -187,7 +188,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 	u, err := uf.Authenticate(req.Username, req.Password)
 	if err != nil {
 		s.m.logins.WithLabelValues("invalid").Inc()
-		s.log.Info("login refused", zap.String("user", req.Username), zap.String("reason", "invalid credentials"))
+		s.log.Info("login refused", zap.String(logging.FieldUser, req.Username), zap.String(logging.FieldReason, "invalid credentials"))
 		return errf(http.StatusUnauthorized, codeInvalidCredential, "invalid username or password")
 	}
 	ss, value := s.sessions.issue(u.Username, u.PasswordHash)
@@ -197,7 +198,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	s.setCookie(w, value, s.cfg.SessionTTL)
 	s.m.logins.WithLabelValues("ok").Inc()
-	s.log.Info("login", zap.String("user", u.Username))
+	s.log.Info("login", zap.String(logging.FieldUser, u.Username))
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
@@ -259,7 +260,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) *apiErr
 		}
 		if len(denied) > 0 {
 			s.m.denied.Add(float64(len(denied)))
-			s.log.Info("subscription refused", zap.String("user", id.user.Username), zap.String("source", id.source), zap.Strings("channel", denied))
+			s.log.Info("subscription refused", zap.String(logging.FieldUser, id.user.Username), zap.String("source", id.source), zap.Strings(logging.FieldChannel, denied))
 			return errf(http.StatusForbidden, codeForbiddenChannel, fmt.Sprintf("not allowed to subscribe to %s (unknown, inactive, or not open to this user)", quoteList(denied)))
 		}
 	default:
@@ -314,7 +315,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) *apiError 
 	}
 	s.sessions.revoke(*id.session)
 	s.clearCookie(w)
-	s.log.Info("logout", zap.String("user", id.user.Username))
+	s.log.Info("logout", zap.String(logging.FieldUser, id.user.Username))
 	writeJSON(w, http.StatusOK, map[string]string{"response": "ok"})
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/instant-go/instant/internal/logging"
 	"github.com/instant-go/instant/pkg/acl"
 )
 
@@ -53,7 +54,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (identity, *ap
 		}
 		u, err := s.jwt.verify(strings.TrimSpace(raw))
 		if err != nil {
-			s.log.Info("upstream JWT refused", zap.String("reason", err.Error()))
+			s.log.Info("upstream JWT refused", zap.String(logging.FieldReason, err.Error()))
 			return s.authFail(sourceJWT, "invalid_token", "invalid or expired token")
 		}
 		return identity{user: u, source: sourceJWT}, nil

@@ -42,7 +42,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Service, error) {
 		return nil, err
 	}
 	base := log
-	log = log.With(zap.String("component", "tokensvc"))
+	log = log.With(zap.String(logging.FieldComponent, "tokensvc"))
 	channels, err := hotfile.Load(cfg.ChannelsFile, acl.Parse, log)
 	if err != nil {
 		return nil, fmt.Errorf("INSTANT_CHANNELS_FILE: %w", err)

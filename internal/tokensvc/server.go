@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/instant-go/instant/internal/logging"
 	"github.com/instant-go/instant/internal/tokens"
 	"github.com/instant-go/instant/internal/users"
 	"github.com/instant-go/instant/pkg/acl"
@@ -49,7 +50,7 @@ func NewServer(cfg Config, log *zap.Logger, deps Deps) (*Server, error) {
 	if deps.Channels == nil || deps.Signer == nil {
 		return nil, errors.New("tokensvc: Deps.Channels and Deps.Signer are required")
 	}
-	log = log.With(zap.String("component", "tokensvc"))
+	log = log.With(zap.String(logging.FieldComponent, "tokensvc"))
 	key := []byte(cfg.SessionKey)
 	if len(key) == 0 {
 		key = make([]byte, 32)

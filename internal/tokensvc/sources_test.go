@@ -47,6 +47,9 @@ func TestUsersFileSource(t *testing.T) {
 	if got := names(c.tokens(c.do("POST", "/instant/get_token/", map[string]any{})).Channels); len(got) != 3 {
 		t.Errorf("get_token channels = %v", got)
 	}
+	if r := c.do("POST", "/instant/get_token", nil); r.status != http.StatusOK {
+		t.Errorf("get_token without the trailing slash: %s", r)
+	}
 	// subscribe: one channel (centrifuge-js getToken shape), then a list.
 	r := c.do("POST", "/instant/subscribe/", map[string]any{"channel": "$users"})
 	var one struct{ Token string }
