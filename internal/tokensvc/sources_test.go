@@ -62,10 +62,23 @@ func TestUsersFileSource(t *testing.T) {
 	if r := c.do("POST", "/instant/subscribe/", map[string]any{"channels": []string{"$users", "$staff"}}); r.status != http.StatusForbidden || r.errorCode() != "forbidden_channel" {
 		t.Errorf("subscribe [$users $staff] = %s, want 403 forbidden_channel", r)
 	}
+	subTok := one.Token
 	// refresh: a fresh connection token for the same user.
+	var refreshed struct{ Token string }
 	r = c.do("POST", "/instant/refresh/", map[string]any{})
-	if r.status != http.StatusOK || json.Unmarshal(r.body, &one) != nil || h.claims(t, one.Token)["sub"] != "42" {
-		t.Errorf("refresh = %s", r)
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &refreshed) != nil || h.claims(t, refreshed.Token)["sub"] != "42" {
+		t.Fatalf("refresh = %s", r)
+	}
+	// Both work on Centrifugo: connect with the refreshed token, subscribe
+	// with subscribe's token, receive.
+	s2 := testenv.Connect(t, h.cf.WebsocketURL(), refreshed.Token)
+	s2.MustSubscribe("$users", subTok)
+	api := gocent.New(gocent.Config{Addr: h.cf.APIURL(), Key: h.cf.APIKey})
+	if _, err := api.Publish(context.Background(), "$users", []byte(`{"n":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	if p := s2.Next(5 * time.Second); p.Channel != "$users" || string(p.Data) != `{"n":2}` {
+		t.Errorf("received %s %s", p.Channel, p.Data)
 	}
 	// channels: the list without tokens.
 	r = c.do("GET", "/instant/channels/", nil)
