@@ -155,8 +155,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 		return errf(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "login takes an application/json body")
 	}
 	var req loginRequest
-	if _, aerr := readJSON(r, &req); aerr != nil {
-		return aerr
+	_, bodyErr := readJSON(r, &req)
+	if bodyErr != nil && bodyErr.Status == http.StatusRequestEntityTooLarge {
+		return bodyErr
 	}
 	// django-instant: a caller already logged in gets the answer whatever
 	// the body, unless it names another user.
@@ -171,6 +172,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 				return nil
 			}
 		}
+	}
+	if bodyErr != nil {
+		return bodyErr
 	}
 	if ok, wait := s.perAddr.reserve(clientAddr(r, s.proxies, s.cfg.ProxyForwardedFor)); !ok {
 		s.m.logins.WithLabelValues("rate_limited").Inc()

@@ -266,8 +266,13 @@ func TestSessionCookie(t *testing.T) {
 	c := h.client()
 	c.login("alice", alicePW)
 	// Already logged in: django-instant answers whatever the body.
-	if r := c.do("POST", "/instant/login/", map[string]string{}); r.status != http.StatusOK {
-		t.Errorf("login while logged in with an empty body: %s, want 200", r)
+	for _, body := range []any{map[string]string{}, "", "not json", map[string]string{"username": "alice", "password": "wrong"}} {
+		if r := c.do("POST", "/instant/login/", body, "Content-Type", "application/json"); r.status != http.StatusOK {
+			t.Errorf("login while logged in with body %v: %s, want 200", body, r)
+		}
+	}
+	if r := h.client().do("POST", "/instant/login/", "not json"); r.status != http.StatusBadRequest {
+		t.Errorf("login with a bad body and no session: %s, want 400", r)
 	}
 	raw := h.client()
 	login := raw.do("POST", "/instant/login/", map[string]string{"username": "alice", "password": alicePW})
