@@ -1,7 +1,6 @@
 package tokensvc
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -36,8 +35,6 @@ func (id identity) sub() string {
 	}
 	return id.user.Username
 }
-
-var errNoCredentials = errors.New("no credentials")
 
 // identify finds out who the caller is, in this order: an Authorization
 // header (upstream JWT), trusted proxy headers, the session cookie, then

@@ -29,6 +29,8 @@ type Deps struct {
 	Signer   *tokens.Signer
 }
 
+var _ http.Handler = (*Server)(nil)
+
 // Server is the token service's HTTP handler.
 type Server struct {
 	cfg      Config
