@@ -37,6 +37,10 @@ func (u User) ACL() acl.User {
 // a nil *File has no users.
 type File struct {
 	byName map[string]User
+	// dummy is compared against when the user is unknown, so that an
+	// unknown user takes as long to refuse as a wrong password: the
+	// costliest hash of the file (the result is ignored).
+	dummy []byte
 }
 
 // Errors of Authenticate.
@@ -46,9 +50,9 @@ var (
 	ErrInvalidCredentials = errors.New("invalid username or password")
 )
 
-// dummyHash is compared against when the user is unknown, so that an unknown
-// user takes as long to refuse as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("instant-dummy-password"), 12)
+// fallbackDummyHash (cost 12, of a password nobody uses) is compared
+// against for unknown users when the file has no users.
+const fallbackDummyHash = "$2a$12$z18ASYKXgJexckpxkfzxS.2FGVsrDV1oHs84vSpaxv6icJxE24Ab6"
 
 // New builds a File from users, validating them like Parse does (without
 // file and line in errors).
@@ -87,7 +91,10 @@ func (f *File) Authenticate(username, password string) (User, error) {
 	u, ok := f.Lookup(username)
 	hash := []byte(u.PasswordHash)
 	if !ok {
-		hash = dummyHash
+		hash = []byte(fallbackDummyHash)
+		if f != nil && f.dummy != nil {
+			hash = f.dummy
+		}
 	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
 	if !ok || err != nil {
@@ -123,6 +130,7 @@ func build(list []User, line func(entry int, field string) int) (*File, *FileErr
 		return &FileError{Line: line(i, field), Entry: i, User: list[i].Username, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
 	f := &File{byName: make(map[string]User, len(list))}
+	maxCost := 0
 	firstName := map[string]int{}
 	firstID := map[string]int{}
 	for i, u := range list {
@@ -136,8 +144,12 @@ func build(list []User, line func(entry int, field string) int) (*File, *FileErr
 		if u.PasswordHash == "" {
 			return nil, fail(i, "password_hash", "missing or empty (make one with: tokensvc hash-password)")
 		}
-		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+		cost, err := bcrypt.Cost([]byte(u.PasswordHash))
+		if err != nil {
 			return nil, fail(i, "password_hash", "not a bcrypt hash (make one with: tokensvc hash-password)")
+		}
+		if f.dummy == nil || cost > maxCost {
+			f.dummy, maxCost = []byte(u.PasswordHash), cost
 		}
 		if u.ID == "" {
 			u.ID = u.Username

@@ -128,3 +128,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestEmptyFileRefusesEveryone(t *testing.T) {
+	f, err := users.Parse("u.yaml", []byte("users: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Authenticate("anyone", "instant-dummy-password-never-matches"); !errors.Is(err, users.ErrInvalidCredentials) {
+		t.Errorf("got %v, want ErrInvalidCredentials", err)
+	}
+	var nilFile *users.File
+	if _, err := nilFile.Authenticate("anyone", "x"); !errors.Is(err, users.ErrInvalidCredentials) {
+		t.Errorf("nil file: got %v, want ErrInvalidCredentials", err)
+	}
+}
