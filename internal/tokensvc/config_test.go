@@ -57,19 +57,31 @@ func TestHelpListsEveryVariable(t *testing.T) {
 func TestHashPassword(t *testing.T) {
 	for _, in := range []string{"pass word\n", "pass word", "pass word\r\n"} {
 		var out bytes.Buffer
-		if err := tokensvc.Main(context.Background(), []string{"hash-password"}, strings.NewReader(in+map[bool]string{true: "second line\n"}[strings.HasSuffix(in, "\n")]), &out, &out); err != nil {
+		rest := map[bool]string{true: "second line\n"}[strings.HasSuffix(in, "\n")]
+		if err := tokensvc.Main(context.Background(), []string{"hash-password", "-cost", "4"}, strings.NewReader(in+rest), &out, &out); err != nil {
 			t.Fatalf("%q: %v", in, err)
 		}
 		h := strings.TrimSpace(out.String())
 		if err := bcrypt.CompareHashAndPassword([]byte(h), []byte("pass word")); err != nil {
 			t.Errorf("hash of %q does not match %q (the newline is not part of the password)", in, "pass word")
 		}
-		if cost, _ := bcrypt.Cost([]byte(h)); cost < 10 {
-			t.Errorf("cost %d, want at least 10", cost)
-		}
 	}
-	if err := tokensvc.Main(context.Background(), []string{"hash-password"}, strings.NewReader("\n"), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
-		t.Error("empty password: want an error")
+	// The default cost.
+	var out bytes.Buffer
+	if err := tokensvc.Main(context.Background(), []string{"hash-password"}, strings.NewReader("pw\n"), &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if cost, err := bcrypt.Cost(bytes.TrimSpace(out.Bytes())); err != nil || cost != 12 {
+		t.Errorf("default cost %d (%v), want 12", cost, err)
+	}
+	for _, args := range [][]string{{"hash-password"}, {"hash-password", "-cost", "3"}, {"hash-password", "-nope"}} {
+		in := "\n"
+		if len(args) > 1 {
+			in = "pw\n"
+		}
+		if err := tokensvc.Main(context.Background(), args, strings.NewReader(in), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v with %q: want an error", args, in)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/instant-go/instant/internal/hotfile"
 	"github.com/instant-go/instant/internal/logging"
@@ -170,7 +172,8 @@ Centrifugo connection and subscription tokens for the channels the ACL allows.
 
 Usage:
   tokensvc                 run the service (configured by the variables below)
-  tokensvc hash-password   read a password line on stdin, print its bcrypt hash
+  tokensvc hash-password [-cost 12]
+                           read a password line on stdin, print its bcrypt hash
   tokensvc --help          this help
 
 Configuration (environment variables):
@@ -185,7 +188,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			_, _ = io.WriteString(stdout, usageHeader)
 			return Usage(stdout)
 		case "hash-password":
-			return hashPassword(stdin, stdout)
+			fs := flag.NewFlagSet("hash-password", flag.ContinueOnError)
+			fs.SetOutput(stderr)
+			cost := fs.Int("cost", 12, "bcrypt cost (4 to 31)")
+			if err := fs.Parse(args[1:]); err != nil {
+				return err
+			}
+			return hashPassword(stdin, stdout, *cost)
 		default:
 			return fmt.Errorf("unknown argument %q (see tokensvc --help)", args[0])
 		}
@@ -204,14 +213,17 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 // hashPassword reads one line (without its newline) and prints its bcrypt
 // hash.
-func hashPassword(stdin io.Reader, stdout io.Writer) error {
+func hashPassword(stdin io.Reader, stdout io.Writer, cost int) error {
+	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		return fmt.Errorf("-cost %d: want %d to %d", cost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
 	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read password: %w", err)
 	}
 	line = strings.TrimSuffix(line, "\n")
 	line = strings.TrimSuffix(line, "\r")
-	h, err := users.HashPassword([]byte(line), 0)
+	h, err := users.HashPassword([]byte(line), cost)
 	if err != nil {
 		return err
 	}
