@@ -241,3 +241,24 @@ func TestSecretsNotLogged(t *testing.T) {
 		t.Error("no warning about the random session key")
 	}
 }
+
+// TestDocsListEveryVariable: docs/tokensvc.md's configuration table has
+// every variable with its default.
+func TestDocsListEveryVariable(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/tokensvc.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := reflect.TypeOf(tokensvc.Config{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		def := ""
+		if d := f.Tag.Get("default"); d != "" {
+			def = "`" + d + "`"
+		}
+		row := fmt.Sprintf("| `%s` | %s |", f.Tag.Get("envconfig"), def)
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/tokensvc.md lacks the row %s", row)
+		}
+	}
+}
