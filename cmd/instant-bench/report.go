@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/instant-go/instant/internal/centrifugoproc"
+)
+
+// machineInfo describes where the run happened.
+type machineInfo struct {
+	start      time.Time
+	cpus       int
+	cpuModel   string
+	kernel     string
+	goVersion  string
+	loadavg    string
+	commit     string
+	centrifugo string
+}
+
+func collectMachineInfo(ctx context.Context, modRoot string) machineInfo {
+	m := machineInfo{start: time.Now().UTC(), cpus: runtime.NumCPU(), goVersion: runtime.Version(), cpuModel: "unknown"}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpuModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			m.loadavg = strings.Join(f[:3], " ")
+		}
+	}
+	git := func(args ...string) string {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = modRoot
+		out, err := cmd.Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if c := git("rev-parse", "--short", "HEAD"); c != "" {
+		m.commit = c
+		if git("status", "--porcelain", "--untracked-files=no") != "" {
+			m.commit += " (working tree has uncommitted changes)"
+		}
+	}
+	return m
+}
+
+// centrifugoVersion is the module version the binary was built from (a
+// plain go install leaves "centrifugo version" at v0.0.0).
+func centrifugoVersion(ctx context.Context, bin string) string {
+	if bin == "" {
+		var err error
+		if bin, err = centrifugoproc.Find(); err != nil {
+			return "Centrifugo (version unknown)"
+		}
+	}
+	if out, err := exec.CommandContext(ctx, "go", "version", "-m", bin).Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "mod" && strings.HasPrefix(f[1], "github.com/centrifugal/centrifugo") {
+				return "Centrifugo " + f[2]
+			}
+		}
+	}
+	if out, err := exec.CommandContext(ctx, bin, "version").Output(); err == nil {
+		return strings.TrimSpace(string(out))
+	}
+	return "Centrifugo (version unknown)"
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+func thousands(n float64) string {
+	s := fmt.Sprintf("%.0f", n)
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+func cpuShare(cpu, wall time.Duration) string {
+	if wall <= 0 {
+		return fmt.Sprintf("%.2f s", cpu.Seconds())
+	}
+	return fmt.Sprintf("%.2f s (%.0f%%)", cpu.Seconds(), 100*cpu.Seconds()/wall.Seconds())
+}
+
+// slowest is the longest HTTP request of a scenario, in ms.
+func slowest(s *scenario) string {
+	if !s.viaBridge {
+		return ms(s.slowestRequest)
+	}
+	if le := s.bridge.slowestRequest(); le > 0 && !math.IsInf(le, 1) {
+		return fmt.Sprintf("≤ %.1f", le*1000)
+	}
+	return "> 8192"
+}
+
+// report prints the Markdown report.
+func (b *bench) report(r *results) {
+	w := b.out
+	c := b.cfg
+	info := b.info
+	cmd := "go run ./cmd/instant-bench"
+	if len(b.args) > 0 {
+		cmd += " " + strings.Join(b.args, " ")
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+
+	p("## instant-bench results")
+	p("")
+	p("- Command: `%s`", cmd)
+	p("- Date: %s, run time %s", info.start.Format(time.RFC3339), r.wall.Round(time.Second))
+	p("- Machine: %d CPUs (nproc), %s, %s, load average at start %s", info.cpus, info.cpuModel, info.kernel, info.loadavg)
+	p("- Software: %s, %s, bridge built from commit %s", info.goVersion, info.centrifugo, info.commit)
+	chans := fmt.Sprintf("channel `%s`", c.channel)
+	if c.channels > 1 {
+		chans = fmt.Sprintf("%d channels `%s`..`%s` (messages round-robin)", c.channels, c.channel, c.channelNames()[c.channels-1])
+	}
+	p("- Everything on this machine: embedded nats-server, Centrifugo, the bridge process, producers and one websocket subscriber (%s protocol) on %s.", c.protocol, chans)
+	if c.clientQueue > 0 {
+		p("- Centrifugo as the integration tests run it (memory engine, history 100/300s), with client.queue_max_size %s.", mib(int64(c.clientQueue)))
+	}
+	p("")
+
+	p("### Throughput: %s messages per scenario, %d publishers, %d rounds", thousands(float64(c.messages)), c.publishers, c.rounds)
+	p("")
+	p("| Scenario | Sent | Delivered | Lost | First send to last delivery | Delivered/s | Bridge/direct | Latency p50 (ms) | p99 (ms) | max (ms) | Slowest HTTP request (ms) |")
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	ratios := r.ratios()
+	for i := range r.directTP {
+		for _, s := range []*scenario{r.directTP[i], r.bridgeTP[i]} {
+			ratio := ""
+			if s.viaBridge {
+				ratio = fmt.Sprintf("%.2f", ratios[i])
+			}
+			p("| %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |", s.name, s.sent, s.delivered, s.lost(), s.elapsed.Round(time.Millisecond),
+				thousands(s.rate()), ratio, ms(s.pct(0.5)), ms(s.pct(0.99)), ms(s.pct(1)), slowest(s))
+		}
+	}
+	p("")
+	p("Direct: gocent `Pipe`, %d publishes per HTTP request, one request in flight per publisher. Bridge: NATS requests to `%s` with receipts, %d in flight per producer, each producer on its own connection. Latency under saturation is queueing time, not the latency target. Slowest HTTP request: measured around `SendPipe` by the direct publishers; for the bridge, the upper bound of its request-duration histogram bucket (≤).", c.pipe, subject, c.inflight)
+	p("")
+
+	dl, bl := r.latency()
+	p("### Latency at %s envelopes/s, %s per path (%d rounds of %s)", thousands(float64(c.rate)), c.duration, c.rounds, (c.duration / time.Duration(c.rounds)).Round(time.Millisecond))
+	p("")
+	p("| Path | Sent | Delivered | Lost | Achieved send rate | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) |")
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, s := range []*scenario{dl, bl} {
+		sendRate := 0.0
+		if s.sendTime > 0 {
+			sendRate = float64(s.sent) / s.sendTime.Seconds()
+		}
+		p("| %s | %d | %d | %d | %s/s | %s | %s | %s | %s |", s.name, s.sent, s.delivered, s.lost(), thousands(sendRate),
+			ms(s.pct(0.5)), ms(s.pct(0.9)), ms(s.pct(0.99)), ms(s.pct(1)))
+	}
+	p("")
+	var perRound []string
+	for i := range r.directLat {
+		perRound = append(perRound, fmt.Sprintf("round %d: %s / %s ms", i+1, ms(r.directLat[i].pct(0.99)), ms(r.bridgeLat[i].pct(0.99))))
+	}
+	p("p99 direct / bridge per round: %s.", strings.Join(perRound, ", "))
+	p("")
+	p("End to end: send time written into the message by the producer, compared with the clock when the subscriber's callback runs; percentiles over all rounds' samples. Direct: one gocent `Publish` HTTP request per event (up to %d concurrent). Bridge: one NATS request per event from one producer, receipts awaited asynchronously.", latencyWorkers)
+	p("")
+
+	p("### Targets")
+	p("")
+	p("| Target | Measured | Met |")
+	p("|---|---|---|")
+	var rs []string
+	for _, x := range ratios {
+		rs = append(rs, fmt.Sprintf("%.2f", x))
+	}
+	p("| bridge delivered rate ≥ %.1f× direct | %.2f× (median of rounds: %s) | %s |", targetRatio, r.ratio(), strings.Join(rs, ", "), yes(r.ratio() >= targetRatio))
+	p("| bridge adds ≤ %s ms to p99 at %s/s | %+.2f ms (p99 %s vs %s ms) | %s |", ms(targetP99Delta), thousands(float64(c.rate)), float64(r.p99Delta())/float64(time.Millisecond),
+		ms(bl.pct(0.99)), ms(dl.pct(0.99)), yes(r.p99Delta() <= targetP99Delta))
+	p("| bridge peak RSS < 64 MiB | %s VmHWM (VmRSS at end %s) | %s |", mib(r.bridgeMem.hwm), mib(r.bridgeMem.rss), yes(r.bridgeMem.hwm < targetRSS))
+	lost, dups, errs := 0, 0, 0
+	for _, s := range r.all() {
+		lost += s.lost()
+		dups += s.dups
+		errs += s.errors + s.unanswered
+	}
+	p("| nothing lost | %d lost, %d duplicates, %d failed or unanswered publishes, %d subscriber disconnects (warm-ups included) | %s |", lost, dups, errs, len(r.disconnects),
+		yes(lost == 0 && errs == 0 && len(r.disconnects) == 0))
+	p("")
+
+	p("### Where the CPU went")
+	p("")
+	p("CPU time used during each kind of scenario, summed over the rounds (user+system, from /proc; %% of one core over the scenario's wall time). The benchmark process holds nats-server, the producers and the subscriber.")
+	p("")
+	p("| Scenario | Wall | Benchmark process | Centrifugo | Bridge | Bridge requests | Commands per request | Mean request time (ms) | Bridge VmHWM after |")
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, s := range []*scenario{merge("1. direct throughput", r.directTP), merge("2. bridge throughput", r.bridgeTP), dl, bl} {
+		reqs, per, reqTime, hwm := "-", "-", "-", "-"
+		if s.viaBridge {
+			reqs = thousands(s.bridge.requests)
+			if s.bridge.requests > 0 {
+				per = fmt.Sprintf("%.1f", s.bridge.commands/s.bridge.requests)
+				reqTime = fmt.Sprintf("%.2f", 1000*s.bridge.requestSeconds/s.bridge.requests)
+			}
+			hwm = mib(s.bridgeHWM)
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", s.name, s.elapsed.Round(time.Millisecond), cpuShare(s.cpuBench, s.elapsed), cpuShare(s.cpuCF, s.elapsed),
+			cpuShare(s.cpuBridge, s.elapsed), reqs, per, reqTime, hwm)
+	}
+	p("")
+	p("Bridge request time is measured by the bridge around gocent's `SendPipe` (its JSON encoding of the batch, the HTTP round trip and the decoding of the replies).")
+	p("")
+	var notes []string
+	for _, s := range r.all() {
+		if s.errDetail != "" {
+			notes = append(notes, fmt.Sprintf("%s errors: %s", s.name, s.errDetail))
+		}
+		if s.bridge.rejected > 0 || s.bridge.dropped > 0 || s.bridge.requestErrors > 0 || s.bridge.receiptErrors > 0 {
+			notes = append(notes, fmt.Sprintf("%s bridge metrics: %.0f rejected, %.0f slow-consumer drops, %.0f failed Centrifugo requests, %.0f receipt errors",
+				s.name, s.bridge.rejected, s.bridge.dropped, s.bridge.requestErrors, s.bridge.receiptErrors))
+		}
+	}
+	if r.strays > 0 {
+		notes = append(notes, fmt.Sprintf("%d publications arrived after their scenario's drain timeout or were unreadable", r.strays))
+	}
+	counts := map[string]int{}
+	var order []string
+	for _, d := range r.disconnects {
+		if counts[d] == 0 {
+			order = append(order, d)
+		}
+		counts[d]++
+	}
+	for _, d := range order {
+		notes = append(notes, fmt.Sprintf("subscriber connection lost %d× (%s): publications meanwhile are lost to it", counts[d], d))
+	}
+	if len(notes) > 0 {
+		p("### Problems")
+		p("")
+		for _, n := range notes {
+			p("- %s", n)
+		}
+		p("")
+	}
+}

@@ -1,0 +1,433 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/instant-go/instant/internal/ids"
+)
+
+// errFailed marks a run that completed but failed its checks (exit 1).
+var errFailed = errors.New("benchmark failed")
+
+// Run tags carried in every message's data: warm-ups, then four per round.
+const (
+	runWarmupDirect = iota + 1
+	runWarmupBridge
+	runFirstRound
+)
+
+func runTag(round, i int) int { return runFirstRound + 4*round + i }
+
+// scenario is the measurement of one scenario (or, merged, of one kind
+// over all rounds).
+type scenario struct {
+	name      string
+	viaBridge bool
+	paced     bool // latency scenario at a fixed rate
+
+	sent       int
+	delivered  int
+	dups       int
+	errors     int // failed publishes or failed receipts
+	errDetail  string
+	unanswered int // requests without a receipt after the drain timeout
+
+	slowestRequest time.Duration // longest direct HTTP request
+
+	elapsed  time.Duration   // first send to last delivery
+	sendTime time.Duration   // first to last send
+	lat      []time.Duration // sorted
+
+	cpuBench, cpuCF, cpuBridge time.Duration
+	bridge                     bridgeMetrics // deltas over the scenario, bridge scenarios
+	bridgeHWM                  int64         // bridge VmHWM after the scenario
+}
+
+func (s *scenario) lost() int { return s.sent - s.delivered }
+
+// rate is messages delivered per second, first send to last delivery.
+func (s *scenario) rate() float64 {
+	if s.elapsed <= 0 {
+		return 0
+	}
+	return float64(s.delivered) / s.elapsed.Seconds()
+}
+
+func (s *scenario) pct(p float64) time.Duration {
+	if len(s.lat) == 0 {
+		return 0
+	}
+	i := int(float64(len(s.lat))*p+0.5) - 1 // nearest rank
+	return s.lat[min(max(i, 0), len(s.lat)-1)]
+}
+
+// merge sums scenarios of one kind over the rounds; latencies are pooled.
+func merge(name string, parts []*scenario) *scenario {
+	m := &scenario{name: name}
+	var details []string
+	for _, s := range parts {
+		m.viaBridge, m.paced = s.viaBridge, s.paced
+		m.sent += s.sent
+		m.delivered += s.delivered
+		m.dups += s.dups
+		m.errors += s.errors
+		m.unanswered += s.unanswered
+		if s.errDetail != "" {
+			details = append(details, s.errDetail)
+		}
+		m.elapsed += s.elapsed
+		m.sendTime += s.sendTime
+		m.lat = append(m.lat, s.lat...)
+		m.cpuBench += s.cpuBench
+		m.cpuCF += s.cpuCF
+		m.cpuBridge += s.cpuBridge
+		m.bridge = m.bridge.add(s.bridge)
+		m.bridgeHWM = max(m.bridgeHWM, s.bridgeHWM)
+		m.slowestRequest = max(m.slowestRequest, s.slowestRequest)
+	}
+	m.errDetail = strings.Join(details, "; ")
+	slices.Sort(m.lat)
+	return m
+}
+
+// results are all measurements of a run.
+type results struct {
+	warmup               []*scenario
+	directTP, bridgeTP   []*scenario // one per round
+	directLat, bridgeLat []*scenario // one per round
+	bridgeMem            procMem
+	strays               int
+	disconnects          []string
+	bridgeExited         bool
+	wall                 time.Duration
+}
+
+func (r *results) all() []*scenario {
+	all := slices.Clone(r.warmup)
+	for _, l := range [][]*scenario{r.directTP, r.bridgeTP, r.directLat, r.bridgeLat} {
+		all = append(all, l...)
+	}
+	return all
+}
+
+// ratios are bridge/direct delivered rates, one per round.
+func (r *results) ratios() []float64 {
+	out := make([]float64, len(r.directTP))
+	for i := range r.directTP {
+		if d := r.directTP[i].rate(); d > 0 {
+			out[i] = r.bridgeTP[i].rate() / d
+		}
+	}
+	return out
+}
+
+// ratio is the median of the rounds' ratios: each round runs direct and
+// bridge back to back, so both see about the same background load.
+func (r *results) ratio() float64 {
+	v := slices.Sorted(slices.Values(r.ratios()))
+	if len(v) == 0 {
+		return 0
+	}
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func (r *results) latency() (direct, bridge *scenario) {
+	return merge("3a. direct latency", r.directLat), merge("3b. bridge latency", r.bridgeLat)
+}
+
+func (r *results) p99Delta() time.Duration {
+	d, b := r.latency()
+	return b.pct(0.99) - d.pct(0.99)
+}
+
+const (
+	targetRatio    = 0.6
+	targetP99Delta = 2 * time.Millisecond
+	targetRSS      = 64 << 20
+)
+
+// verdict fails the run on lost messages, errors, dropped subscriber
+// connections or a bridge that exited; with strict, on a missed target too.
+func (r *results) verdict(strict bool) error {
+	var problems []string
+	for _, s := range r.all() {
+		if s.lost() > 0 {
+			problems = append(problems, fmt.Sprintf("%s: %d of %d lost", s.name, s.lost(), s.sent))
+		}
+		if s.errors > 0 || s.unanswered > 0 {
+			problems = append(problems, fmt.Sprintf("%s: %d errors, %d unanswered requests", s.name, s.errors, s.unanswered))
+		}
+	}
+	if len(r.disconnects) > 0 {
+		problems = append(problems, fmt.Sprintf("subscriber disconnected %d times", len(r.disconnects)))
+	}
+	if r.bridgeExited {
+		problems = append(problems, "the bridge process exited during the run")
+	}
+	if strict {
+		if r.ratio() < targetRatio {
+			problems = append(problems, fmt.Sprintf("throughput ratio %.2f < %.1f", r.ratio(), targetRatio))
+		}
+		if r.p99Delta() > targetP99Delta {
+			problems = append(problems, fmt.Sprintf("bridge adds %v to p99 > %v", r.p99Delta(), targetP99Delta))
+		}
+		if r.bridgeMem.hwm >= targetRSS {
+			problems = append(problems, fmt.Sprintf("bridge peak RSS %s >= 64 MiB", mib(r.bridgeMem.hwm)))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %v", errFailed, problems)
+	}
+	return nil
+}
+
+func (b *bench) runScenarios(ctx context.Context) (*results, error) {
+	res := &results{}
+	start := time.Now()
+	direct := directPayload{ids: ids.New(), channels: b.cfg.channelNames()}
+
+	producers := make([]*natsProducer, b.cfg.publishers)
+	for i := range producers {
+		p, err := newNATSProducer(b.natsURL, fmt.Sprintf("instant-bench-producer-%d", i), b.cfg.inflight)
+		if err != nil {
+			return nil, err
+		}
+		defer p.close()
+		producers[i] = p
+	}
+	step := func(name string, f func() (*scenario, error)) (*scenario, error) {
+		if b.bridge.exited() {
+			res.bridgeExited = true
+			return nil, fmt.Errorf("bridge exited before %s:\n%s", name, b.bridge.logTail())
+		}
+		b.logf("%s", name)
+		_, before := b.sub.problems()
+		s, err := f()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		b.logf("  %d sent, %d delivered, %.0f msg/s, p50 %v p99 %v", s.sent, s.delivered, s.rate(), s.pct(0.5).Round(10*time.Microsecond), s.pct(0.99).Round(10*time.Microsecond))
+		if _, after := b.sub.problems(); len(after) > len(before) {
+			b.logf("  subscriber disconnected: %v", after[len(before):])
+		}
+		// Let the last scenario's garbage and sockets settle.
+		select {
+		case <-time.After(300 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return s, nil
+	}
+	for i, viaBridge := range []bool{false, true} {
+		name := []string{"warm-up direct", "warm-up bridge"}[i]
+		s, err := step(name, func() (*scenario, error) {
+			return b.throughput(ctx, name, runWarmupDirect+i, b.cfg.warmup, viaBridge, direct, producers)
+		})
+		if err != nil {
+			return nil, err
+		}
+		res.warmup = append(res.warmup, s)
+	}
+	perRound := time.Duration(int64(b.cfg.duration) / int64(b.cfg.rounds))
+	kinds := []struct {
+		name string
+		dst  *[]*scenario
+		run  func(name string, tag int) (*scenario, error)
+	}{
+		{"1. direct throughput", &res.directTP, func(name string, tag int) (*scenario, error) {
+			return b.throughput(ctx, name, tag, b.cfg.messages, false, direct, producers)
+		}},
+		{"2. bridge throughput", &res.bridgeTP, func(name string, tag int) (*scenario, error) {
+			return b.throughput(ctx, name, tag, b.cfg.messages, true, direct, producers)
+		}},
+		{"3a. direct latency", &res.directLat, func(name string, tag int) (*scenario, error) {
+			return b.directLatency(ctx, name, tag, perRound, direct)
+		}},
+		{"3b. bridge latency", &res.bridgeLat, func(name string, tag int) (*scenario, error) {
+			return b.bridgeLatency(ctx, name, tag, perRound, producers[0], direct)
+		}},
+	}
+	for round := range b.cfg.rounds {
+		for i, k := range kinds {
+			name := fmt.Sprintf("%s (round %d)", k.name, round+1)
+			s, err := step(name, func() (*scenario, error) { return k.run(name, runTag(round, i)) })
+			if err != nil {
+				return nil, err
+			}
+			*k.dst = append(*k.dst, s)
+		}
+	}
+	var err error
+	if res.bridgeMem, err = readProcMem(b.bridge.pid()); err != nil {
+		return nil, fmt.Errorf("bridge memory: %w", err)
+	}
+	res.bridgeExited = b.bridge.exited()
+	res.strays, res.disconnects = b.sub.problems()
+	res.wall = time.Since(start)
+	return res, nil
+}
+
+// measure wraps a scenario: CPU and bridge counters before and after, the
+// wait for deliveries, and the tally.
+func (b *bench) measure(ctx context.Context, s *scenario, run, total int, send func() (firstSend time.Time, err error)) error {
+	t := b.sub.expect(run, total)
+	m0, err := b.bridge.metrics()
+	if err != nil {
+		return fmt.Errorf("bridge metrics: %w", err)
+	}
+	cpu0 := [3]time.Duration{procCPU(0), procCPU(b.cfPID), procCPU(b.bridge.pid())}
+	first, err := send()
+	if err != nil {
+		return err
+	}
+	got, err := b.sub.wait(ctx, run, t, b.cfg.drainTimeout)
+	if err != nil {
+		return err
+	}
+	s.cpuBench, s.cpuCF, s.cpuBridge = procCPU(0)-cpu0[0], procCPU(b.cfPID)-cpu0[1], procCPU(b.bridge.pid())-cpu0[2]
+	m1, err := b.bridge.metrics()
+	if err != nil {
+		return fmt.Errorf("bridge metrics: %w", err)
+	}
+	s.bridge = m1.sub(m0)
+	if mem, err := readProcMem(b.bridge.pid()); err == nil {
+		s.bridgeHWM = mem.hwm
+	}
+	s.sent = total
+	s.delivered, s.dups = got.distinct, got.dups
+	if !got.last.IsZero() {
+		s.elapsed = got.last.Sub(first)
+	}
+	s.lat = got.lat
+	slices.Sort(s.lat)
+	return nil
+}
+
+// throughput sends total messages as fast as possible with
+// b.cfg.publishers senders: direct (gocent Pipe) or through the bridge
+// (NATS requests with receipts).
+func (b *bench) throughput(ctx context.Context, name string, run, total int, viaBridge bool, direct directPayload, producers []*natsProducer) (*scenario, error) {
+	s := &scenario{name: name, viaBridge: viaBridge}
+	var (
+		errs    errorCounts
+		slowest maxDuration
+	)
+	err := b.measure(ctx, s, run, total, func() (time.Time, error) {
+		first := time.Now()
+		var wg sync.WaitGroup
+		n := b.cfg.publishers
+		for i := range n {
+			lo, hi := total*i/n, total*(i+1)/n
+			wg.Go(func() {
+				if !viaBridge {
+					directPipe(ctx, b.api, direct, run, lo, hi, b.cfg.pipe, &errs, &slowest)
+					return
+				}
+				p := producers[i]
+				buf := make([]byte, 0, 128)
+				for seq := lo; seq < hi; seq++ {
+					if p.send(ctx, envelopeBytes(buf[:0], direct.channel(seq), run, seq)) != nil {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if viaBridge {
+			for _, p := range producers {
+				s.unanswered += p.waitReceipts(ctx, b.cfg.drainTimeout)
+			}
+		}
+		s.sendTime = time.Since(first)
+		return first, ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if viaBridge {
+		for _, p := range producers {
+			p.failed.take(&errs)
+		}
+	}
+	s.errors, s.errDetail = errs.total(), errs.String()
+	s.slowestRequest = slowest.get()
+	return s, nil
+}
+
+// latencyWorkers bounds the concurrent HTTP requests of the paced direct
+// scenario; at 1,000/s and about a millisecond per request few are busy.
+const latencyWorkers = 32
+
+// directLatency publishes at b.cfg.rate with one HTTP request per event.
+func (b *bench) directLatency(ctx context.Context, name string, run int, d time.Duration, direct directPayload) (*scenario, error) {
+	s := &scenario{name: name, paced: true}
+	total := int(float64(b.cfg.rate) * d.Seconds())
+	var (
+		errs    errorCounts
+		slowest maxDuration
+	)
+	err := b.measure(ctx, s, run, total, func() (time.Time, error) {
+		jobs := make(chan int, total)
+		var wg sync.WaitGroup
+		for range latencyWorkers {
+			wg.Go(func() {
+				for seq := range jobs {
+					start := time.Now()
+					_, err := b.api.Publish(ctx, direct.channel(seq), direct.build(nil, run, seq))
+					slowest.observe(time.Since(start))
+					if err != nil {
+						errs.add("direct publish: " + err.Error())
+					}
+				}
+			})
+		}
+		first := time.Now()
+		s.sendTime = pace(ctx, total, b.cfg.rate, func(i int) { jobs <- i })
+		close(jobs)
+		wg.Wait()
+		return first, ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.errors, s.errDetail = errs.total(), errs.String()
+	s.slowestRequest = slowest.get()
+	return s, nil
+}
+
+// bridgeLatency sends NATS requests at b.cfg.rate from one producer.
+func (b *bench) bridgeLatency(ctx context.Context, name string, run int, d time.Duration, p *natsProducer, direct directPayload) (*scenario, error) {
+	s := &scenario{name: name, viaBridge: true, paced: true}
+	total := int(float64(b.cfg.rate) * d.Seconds())
+	okBefore := p.ok.Load()
+	err := b.measure(ctx, s, run, total, func() (time.Time, error) {
+		buf := make([]byte, 0, 128)
+		first := time.Now()
+		s.sendTime = pace(ctx, total, b.cfg.rate, func(i int) {
+			// nats.go's flusher writes the envelope out at once; no Flush
+			// (a PING round trip) is needed per message.
+			_ = p.send(ctx, envelopeBytes(buf[:0], direct.channel(i), run, i))
+		})
+		s.unanswered = p.waitReceipts(ctx, b.cfg.drainTimeout)
+		return first, ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	var errs errorCounts
+	p.failed.take(&errs)
+	s.errors, s.errDetail = errs.total(), errs.String()
+	if n := p.ok.Load() - okBefore; int(n)+s.errors+s.unanswered != total {
+		s.errDetail += fmt.Sprintf(" (%d ok receipts for %d requests)", n, total)
+	}
+	return s, nil
+}

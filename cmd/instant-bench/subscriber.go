@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/centrifugal/centrifuge-go"
+
+	"github.com/instant-go/instant/internal/tokens"
+)
+
+// Every message carries {"run":R,"seq":S,"sent":UNIX_NANOS} as its data
+// (direct) or as its envelope's data (bridge): the subscriber counts distinct
+// (run, seq) pairs and takes the latency from sent.
+func appendData(dst []byte, run, seq int, sent time.Time) []byte {
+	dst = append(dst, `{"run":`...)
+	dst = strconv.AppendInt(dst, int64(run), 10)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendInt(dst, int64(seq), 10)
+	dst = append(dst, `,"sent":`...)
+	dst = strconv.AppendInt(dst, sent.UnixNano(), 10)
+	return append(dst, '}')
+}
+
+// field returns the integer after `"key":` in data.
+func field(data []byte, key string) (int64, bool) {
+	i := bytes.Index(data, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	j := i + len(key)
+	k := j
+	for k < len(data) && data[k] >= '0' && data[k] <= '9' {
+		k++
+	}
+	n, err := strconv.ParseInt(string(data[j:k]), 10, 64)
+	return n, err == nil
+}
+
+// tally is what the subscriber received for one run.
+type tally struct {
+	total    int
+	seen     []uint64 // bitmap of seq
+	distinct int
+	dups     int
+	last     time.Time
+	lat      []time.Duration
+	done     chan struct{} // closed when every seq arrived
+}
+
+// subscriber is one websocket client (centrifuge-go) on the benchmark channel.
+type subscriber struct {
+	client *centrifuge.Client
+
+	mu          sync.Mutex
+	runs        map[int]*tally
+	strays      int // publications of no registered run, or unparsable
+	disconnects []string
+}
+
+func connectSubscriber(ctx context.Context, wsURL, protocol string, channels []string, signer *tokens.Signer) (*subscriber, error) {
+	conn, _, err := signer.Connection("instant-bench", nil, time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	s := &subscriber{runs: map[int]*tally{}}
+	ccfg := centrifuge.Config{Token: conn, Name: "instant-bench"}
+	if protocol == "protobuf" {
+		s.client = centrifuge.NewProtobufClient(wsURL, ccfg)
+	} else {
+		s.client = centrifuge.NewJsonClient(wsURL, ccfg)
+	}
+	// Every connection or subscription lost after the start is recorded:
+	// publications sent meanwhile are lost to this subscriber.
+	var connected atomic.Bool
+	s.client.OnConnected(func(centrifuge.ConnectedEvent) { connected.Store(true) })
+	s.client.OnConnecting(func(e centrifuge.ConnectingEvent) {
+		if connected.Load() {
+			s.lost(fmt.Sprintf("reconnecting: %d %s", e.Code, e.Reason))
+		}
+	})
+	s.client.OnDisconnected(func(e centrifuge.DisconnectedEvent) {
+		s.lost(fmt.Sprintf("disconnected: %d %s", e.Code, e.Reason))
+	})
+	if err := s.client.Connect(); err != nil {
+		return nil, fmt.Errorf("centrifuge connect: %w", err)
+	}
+	for _, ch := range channels {
+		if err := s.subscribe(ctx, ch, signer); err != nil {
+			s.client.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// subscribe subscribes to channel with a subscription token and waits for
+// Centrifugo's answer.
+func (s *subscriber) subscribe(ctx context.Context, channel string, signer *tokens.Signer) error {
+	tok, _, err := signer.Subscription("instant-bench", channel, time.Hour)
+	if err != nil {
+		return err
+	}
+	sub, err := s.client.NewSubscription(channel, centrifuge.SubscriptionConfig{Token: tok})
+	if err != nil {
+		return err
+	}
+	subscribed := make(chan error, 1)
+	var once sync.Once
+	// centrifuge-go keeps one handler per event: this one does both jobs.
+	var subscribedOnce atomic.Bool
+	sub.OnSubscribed(func(centrifuge.SubscribedEvent) {
+		subscribedOnce.Store(true)
+		once.Do(func() { subscribed <- nil })
+	})
+	sub.OnUnsubscribed(func(e centrifuge.UnsubscribedEvent) {
+		once.Do(func() { subscribed <- fmt.Errorf("unsubscribed from %s: %d %s", channel, e.Code, e.Reason) })
+	})
+	sub.OnError(func(e centrifuge.SubscriptionErrorEvent) {
+		once.Do(func() { subscribed <- fmt.Errorf("subscription error on %s: %w", channel, e.Error) })
+	})
+	sub.OnSubscribing(func(e centrifuge.SubscribingEvent) {
+		if subscribedOnce.Load() {
+			s.lost(fmt.Sprintf("resubscribing to %s: %d %s", channel, e.Code, e.Reason))
+		}
+	})
+	sub.OnPublication(s.onPublication)
+	if err := sub.Subscribe(); err != nil {
+		return err
+	}
+	select {
+	case err := <-subscribed:
+		return err
+	case <-time.After(15 * time.Second):
+		return fmt.Errorf("no subscription to %s within 15s", channel)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *subscriber) close() { s.client.Close() }
+
+func (s *subscriber) lost(what string) {
+	s.mu.Lock()
+	s.disconnects = append(s.disconnects, what)
+	s.mu.Unlock()
+}
+
+func (s *subscriber) onPublication(e centrifuge.PublicationEvent) {
+	now := time.Now()
+	run, ok1 := field(e.Data, `"run":`)
+	seq, ok2 := field(e.Data, `"seq":`)
+	sent, ok3 := field(e.Data, `"sent":`)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.runs[int(run)]
+	if !ok1 || !ok2 || !ok3 || t == nil || seq < 0 || int(seq) >= t.total {
+		s.strays++
+		return
+	}
+	w, bit := seq/64, uint64(1)<<(seq%64)
+	if t.seen[w]&bit != 0 {
+		t.dups++
+		return
+	}
+	t.seen[w] |= bit
+	t.distinct++
+	t.last = now
+	t.lat = append(t.lat, now.Sub(time.Unix(0, sent)))
+	if t.distinct == t.total {
+		close(t.done)
+	}
+}
+
+// expect registers a run of total messages before any is sent.
+func (s *subscriber) expect(run, total int) *tally {
+	t := &tally{total: total, seen: make([]uint64, (total+63)/64), lat: make([]time.Duration, 0, total), done: make(chan struct{})}
+	if total == 0 {
+		close(t.done)
+	}
+	s.mu.Lock()
+	s.runs[run] = t
+	s.mu.Unlock()
+	return t
+}
+
+// wait waits until every message of t arrived, or d passed, and returns a
+// copy of the tally (the run is then unregistered: late arrivals are strays).
+func (s *subscriber) wait(ctx context.Context, run int, t *tally, d time.Duration) (tally, error) {
+	var err error
+	select {
+	case <-t.done:
+	case <-time.After(d):
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.runs, run)
+	return *t, err
+}
+
+func (s *subscriber) problems() (strays int, disconnects []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.strays, append([]string(nil), s.disconnects...)
+}
