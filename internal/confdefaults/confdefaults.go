@@ -15,7 +15,7 @@ var durationType = reflect.TypeOf(time.Duration(0))
 
 // Apply sets every field of *ptr that has a default tag. It supports the
 // field kinds Instant's configurations use: string, bool, int kinds,
-// time.Duration and []string (comma-separated).
+// time.Duration, and slices of those (comma-separated).
 func Apply(ptr any) error {
 	v := reflect.ValueOf(ptr)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
@@ -29,33 +29,48 @@ func Apply(ptr any) error {
 			continue
 		}
 		f := v.Field(i)
-		name := t.Field(i).Name
-		switch {
-		case f.Type() == durationType:
-			d, err := time.ParseDuration(def)
-			if err != nil {
-				return fmt.Errorf("confdefaults: %s: %w", name, err)
+		if f.Kind() == reflect.Slice {
+			parts := strings.Split(def, ",")
+			sl := reflect.MakeSlice(f.Type(), len(parts), len(parts))
+			for j, p := range parts {
+				if err := set(sl.Index(j), strings.TrimSpace(p)); err != nil {
+					return fmt.Errorf("confdefaults: %s: %w", t.Field(i).Name, err)
+				}
 			}
-			f.SetInt(int64(d))
-		case f.Kind() == reflect.String:
-			f.SetString(def)
-		case f.Kind() == reflect.Bool:
-			b, err := strconv.ParseBool(def)
-			if err != nil {
-				return fmt.Errorf("confdefaults: %s: %w", name, err)
-			}
-			f.SetBool(b)
-		case f.CanInt():
-			n, err := strconv.ParseInt(def, 10, 64)
-			if err != nil {
-				return fmt.Errorf("confdefaults: %s: %w", name, err)
-			}
-			f.SetInt(n)
-		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
-			f.Set(reflect.ValueOf(strings.Split(def, ",")))
-		default:
-			return fmt.Errorf("confdefaults: %s: unsupported kind %s", name, f.Kind())
+			f.Set(sl)
+			continue
 		}
+		if err := set(f, def); err != nil {
+			return fmt.Errorf("confdefaults: %s: %w", t.Field(i).Name, err)
+		}
+	}
+	return nil
+}
+
+func set(f reflect.Value, def string) error {
+	switch {
+	case f.Type() == durationType:
+		d, err := time.ParseDuration(def)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+	case f.Kind() == reflect.String:
+		f.SetString(def)
+	case f.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(def)
+		if err != nil {
+			return err
+		}
+		f.SetBool(b)
+	case f.CanInt():
+		n, err := strconv.ParseInt(def, 10, 64)
+		if err != nil {
+			return err
+		}
+		f.SetInt(n)
+	default:
+		return fmt.Errorf("unsupported kind %s", f.Kind())
 	}
 	return nil
 }

@@ -8,19 +8,20 @@ import (
 
 func TestApply(t *testing.T) {
 	var c struct {
-		S  string        `default:"x"`
-		B  bool          `default:"true"`
-		N  int           `default:"42"`
-		N6 int64         `default:"-7"`
-		D  time.Duration `default:"1m30s"`
-		L  []string      `default:"a,b"`
+		S  string          `default:"x"`
+		B  bool            `default:"true"`
+		N  int             `default:"42"`
+		N6 int64           `default:"-7"`
+		D  time.Duration   `default:"1m30s"`
+		L  []string        `default:"a,b"`
+		DL []time.Duration `default:"1s,2s"`
 		No string
 	}
 	c.No = "kept"
 	if err := Apply(&c); err != nil {
 		t.Fatal(err)
 	}
-	if c.S != "x" || !c.B || c.N != 42 || c.N6 != -7 || c.D != 90*time.Second || !reflect.DeepEqual(c.L, []string{"a", "b"}) || c.No != "kept" {
+	if c.S != "x" || !c.B || c.N != 42 || c.N6 != -7 || c.D != 90*time.Second || !reflect.DeepEqual(c.L, []string{"a", "b"}) || !reflect.DeepEqual(c.DL, []time.Duration{time.Second, 2 * time.Second}) || c.No != "kept" {
 		t.Errorf("got %+v", c)
 	}
 }

@@ -72,3 +72,16 @@ func encode(dst *[26]byte, src *[16]byte) {
 		hi >>= 5
 	}
 }
+
+// At returns the id of a stored message: the ULID whose time is at and
+// whose 80 random bits are replaced by seq. The same message always gets
+// the same id, so a redelivered envelope without a producer id keeps its id
+// and subscribers can drop the duplicate; ids still sort by time.
+func At(at time.Time, seq uint64) string {
+	var raw [16]byte
+	binary.BigEndian.PutUint64(raw[:8], uint64(at.UnixMilli())<<16)
+	binary.BigEndian.PutUint64(raw[8:], seq)
+	var b [26]byte
+	encode(&b, &raw)
+	return string(b[:])
+}

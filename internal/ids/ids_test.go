@@ -65,3 +65,20 @@ func BenchmarkNext(b *testing.B) {
 		_ = g.Next()
 	}
 }
+
+func TestAtIsDeterministic(t *testing.T) {
+	at := time.UnixMilli(1_700_000_000_000)
+	a, b := At(at, 42), At(at, 42)
+	if a != b || len(a) != 26 {
+		t.Fatalf("At twice: %q %q, want the same 26-char id", a, b)
+	}
+	if At(at, 43) == a {
+		t.Error("different sequences gave the same id")
+	}
+	if !(At(at, 42) < At(at.Add(time.Millisecond), 1)) {
+		t.Error("a later time does not sort after")
+	}
+	if a[:4] != "01HF" {
+		t.Errorf("time prefix %s, want 01HF", a[:10])
+	}
+}
