@@ -23,11 +23,16 @@ func main() {
 }
 
 func run(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "dlq" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return bridge.DLQCommand(ctx, args[1:], stdout)
+	}
 	for _, a := range args {
 		switch a {
 		case "-h", "-help", "--help", "help":
 			fmt.Fprint(stdout, "bridge: forward Instant publish envelopes from NATS to Centrifugo.\n\n"+
-				"Usage: bridge [--help]\n\nEnvironment variables:\n\n")
+				"Usage: bridge [--help]\n       bridge dlq <list|show|replay|purge> ...   (dead letters of the jetstream mode; bridge dlq --help)\n\nEnvironment variables:\n\n")
 			return bridge.Usage(stdout)
 		default:
 			return fmt.Errorf("unknown argument %q (configuration comes from INSTANT_* variables; see --help)", a)

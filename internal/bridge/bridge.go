@@ -41,8 +41,9 @@ type Bridge struct {
 	m        *metrics
 
 	nc     *nats.Conn
-	subs   []*nats.Subscription
-	closed chan struct{} // closed when the NATS connection is closed
+	subs   []*nats.Subscription // core mode
+	jets   *jsState             // jetstream mode
+	closed chan struct{}        // closed when the NATS connection is closed
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -148,6 +149,29 @@ func (b *Bridge) Start() error {
 			b.log.Error("channels file watch stopped", zap.Error(err))
 		}
 	}()
+	if b.cfg.Delivery == DeliveryJetStream {
+		if err := b.retrySetup(b.setupJetStream); err != nil {
+			return err
+		}
+		if err := b.startJetStream(); err != nil {
+			return err
+		}
+	} else if err := b.subscribe(); err != nil {
+		return err
+	}
+	b.log.Info("bridge started",
+		zap.String("delivery", b.cfg.Delivery),
+		zap.String(logging.FieldSubject, b.cfg.Subject),
+		zap.String("queue_group", b.cfg.QueueGroup),
+		zap.String("centrifugo", b.cfg.CentrifugoAPIURL),
+		zap.String("payload_mode", b.mode.String()),
+		zap.Int("channels", b.channels.Current().Len()),
+		zap.String("http", b.HTTPAddr()))
+	return nil
+}
+
+// subscribe starts core mode: a queue subscription on SUBJECT and SUBJECT.>.
+func (b *Bridge) subscribe() error {
 	for _, subj := range []string{b.cfg.Subject, b.cfg.Subject + ".>"} {
 		sub, err := b.nc.QueueSubscribe(subj, b.cfg.QueueGroup, b.handle)
 		if err != nil {
@@ -170,14 +194,26 @@ func (b *Bridge) Start() error {
 		defer b.wg.Done()
 		b.watchDrops()
 	}()
-	b.log.Info("bridge started",
-		zap.String(logging.FieldSubject, b.cfg.Subject),
-		zap.String("queue_group", b.cfg.QueueGroup),
-		zap.String("centrifugo", b.cfg.CentrifugoAPIURL),
-		zap.String("payload_mode", b.mode.String()),
-		zap.Int("channels", b.channels.Current().Len()),
-		zap.String("http", b.HTTPAddr()))
 	return nil
+}
+
+// retrySetup runs setup until it succeeds, for up to a minute: NATS may
+// still be starting.
+func (b *Bridge) retrySetup(setup func(context.Context) error) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		err := setup(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || b.ctx.Err() != nil {
+			return err
+		}
+		b.log.Warn("jetstream setup failed, retrying", zap.Error(err))
+		time.Sleep(time.Second)
+	}
 }
 
 // HTTPAddr is the address the metrics and health listener is bound to.
@@ -220,6 +256,7 @@ func (b *Bridge) Shutdown(ctx context.Context) error {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	b.stopJetStream(ctx)
 	if err := b.fwd.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("forward in-flight envelopes: %w", err))
 	}

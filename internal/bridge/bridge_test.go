@@ -78,17 +78,14 @@ func startStack(t *testing.T, mods ...func(*bridge.Config)) *stack {
 }
 
 func testConfig(natsURL, apiURL, apiKey, channelsFile string) bridge.Config {
-	return bridge.Config{
-		NATSURL: natsURL, NATSName: "test-bridge", NATSPendingMsgs: 65536, NATSPendingBytes: 64 << 20,
-		Subject: "instant.publish", QueueGroup: "instant-bridge", RejectedPrefix: "instant.rejected",
-		CentrifugoAPIURL: apiURL, CentrifugoAPIKey: apiKey, CentrifugoTimeout: 2 * time.Second,
-		SiteName: "testsite", ChannelsFile: channelsFile, PayloadMode: "object",
-		HTTPAddr: "127.0.0.1:0", LogLevel: "info", LogFormat: "json",
-		MaxEnvelopeBytes: 65536, MaxChannels: 100, MaxDataDepth: 32,
-		BatchMax: 500, Concurrency: 4, QueueSize: 10000,
-		RetryAttempts: 3, RetryBackoff: 50 * time.Millisecond, RetryMaxBackoff: 200 * time.Millisecond,
-		ShutdownTimeout: 10 * time.Second,
-	}
+	c := bridge.DefaultConfig()
+	c.NATSURL, c.NATSName = natsURL, "test-bridge"
+	c.CentrifugoAPIURL, c.CentrifugoAPIKey, c.CentrifugoTimeout = apiURL, apiKey, 2*time.Second
+	c.SiteName, c.ChannelsFile, c.HTTPAddr = "testsite", channelsFile, "127.0.0.1:0"
+	c.BatchMax, c.QueueSize = 500, 10000
+	c.RetryAttempts, c.RetryBackoff, c.RetryMaxBackoff = 3, 50*time.Millisecond, 200*time.Millisecond
+	c.ShutdownTimeout = 10 * time.Second
+	return c
 }
 
 func (s *stack) startBridge() *bridge.Bridge {

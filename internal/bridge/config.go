@@ -44,6 +44,18 @@ type Config struct {
 	ChannelsFile string `envconfig:"INSTANT_CHANNELS_FILE" required:"true" desc:"channels file (YAML or JSON); reloaded on change and on SIGHUP"`
 	PayloadMode  string `envconfig:"INSTANT_PAYLOAD_MODE" default:"object" desc:"publication data format: object, or django (a JSON string, for django-instant clients)"`
 
+	Delivery               string          `envconfig:"INSTANT_DELIVERY" default:"core" desc:"core (NATS subscription, at most once) or jetstream (stored, acked after Centrifugo accepted, dead letters)"`
+	JetStreamStream        string          `envconfig:"INSTANT_JETSTREAM_STREAM" default:"INSTANT" desc:"jetstream: stream holding the envelopes (subjects SUBJECT and SUBJECT.>)"`
+	JetStreamConsumer      string          `envconfig:"INSTANT_JETSTREAM_CONSUMER" default:"instant-bridge" desc:"jetstream: durable pull consumer shared by the bridge replicas"`
+	JetStreamCreate        bool            `envconfig:"INSTANT_JETSTREAM_CREATE" default:"true" desc:"jetstream: create or update the streams and the consumer; false: use existing ones"`
+	JetStreamReplicas      int             `envconfig:"INSTANT_JETSTREAM_REPLICAS" default:"1" desc:"jetstream: replicas of the streams it creates (3 in a NATS cluster)"`
+	JetStreamMaxDeliver    int             `envconfig:"INSTANT_JETSTREAM_MAX_DELIVER" default:"30" desc:"jetstream: deliveries of an envelope before it is dead-lettered"`
+	JetStreamBackoff       []time.Duration `envconfig:"INSTANT_JETSTREAM_BACKOFF" default:"1s,2s,5s,10s,30s" desc:"jetstream: redelivery delays after a retryable failure; the last repeats"`
+	JetStreamAckWait       time.Duration   `envconfig:"INSTANT_JETSTREAM_ACK_WAIT" default:"30s" desc:"jetstream: time before an unacknowledged envelope (crashed replica) is redelivered"`
+	JetStreamMaxAckPending int             `envconfig:"INSTANT_JETSTREAM_MAX_ACK_PENDING" default:"20000" desc:"jetstream: most envelopes delivered and not yet acknowledged, across replicas"`
+	DLQ                    string          `envconfig:"INSTANT_DLQ" default:"INSTANT_DLQ" desc:"jetstream: dead-letter stream"`
+	DLQSubject             string          `envconfig:"INSTANT_DLQ_SUBJECT" default:"instant.dlq" desc:"jetstream: dead letters are stored on DLQ_SUBJECT.<code>"`
+
 	HTTPAddr  string `envconfig:"INSTANT_BRIDGE_HTTP_ADDR" default:":9090" desc:"listen address of /metrics, /healthz and /readyz (empty: off)"`
 	LogLevel  string `envconfig:"INSTANT_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat string `envconfig:"INSTANT_LOG_FORMAT" default:"json" desc:"json or console"`
@@ -104,6 +116,15 @@ func (c Config) Validate() error {
 	if c.ChannelsFile == "" {
 		return fmt.Errorf("INSTANT_CHANNELS_FILE is empty: set it to the channels file (YAML or JSON)")
 	}
+	switch c.Delivery {
+	case DeliveryCore:
+	case DeliveryJetStream:
+		if err := c.validateJetStream(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("INSTANT_DELIVERY=%q: want core or jetstream", c.Delivery)
+	}
 	if _, err := envelope.ParseMode(c.PayloadMode); err != nil {
 		return fmt.Errorf("INSTANT_PAYLOAD_MODE=%q: want object or django", c.PayloadMode)
 	}
@@ -136,6 +157,52 @@ func (c Config) Validate() error {
 	}
 	if c.MaxEnvelopeBytes > 8<<20 {
 		return fmt.Errorf("INSTANT_MAX_ENVELOPE_BYTES=%d: at most 8 MiB", c.MaxEnvelopeBytes)
+	}
+	return nil
+}
+
+// Delivery modes.
+const (
+	DeliveryCore      = "core"
+	DeliveryJetStream = "jetstream"
+)
+
+func (c Config) validateJetStream() error {
+	for _, v := range []struct{ name, value string }{
+		{"INSTANT_JETSTREAM_STREAM", c.JetStreamStream}, {"INSTANT_JETSTREAM_CONSUMER", c.JetStreamConsumer}, {"INSTANT_DLQ", c.DLQ},
+	} {
+		if v.value == "" || strings.ContainsAny(v.value, " \t\r\n.*>/\\") {
+			return fmt.Errorf("%s=%q: want a name without spaces, dots, wildcards or slashes", v.name, v.value)
+		}
+	}
+	if c.DLQ == c.JetStreamStream {
+		return fmt.Errorf("INSTANT_DLQ=%q: must differ from INSTANT_JETSTREAM_STREAM", c.DLQ)
+	}
+	if err := checkSubject("INSTANT_DLQ_SUBJECT", c.DLQSubject); err != nil {
+		return err
+	}
+	if strings.HasPrefix(c.DLQSubject+".", c.Subject+".") {
+		return fmt.Errorf("INSTANT_DLQ_SUBJECT=%q is inside INSTANT_SUBJECT=%q: dead letters would be consumed again; choose another", c.DLQSubject, c.Subject)
+	}
+	if c.JetStreamMaxDeliver < 1 {
+		return fmt.Errorf("INSTANT_JETSTREAM_MAX_DELIVER=%d: must be at least 1", c.JetStreamMaxDeliver)
+	}
+	if c.JetStreamReplicas < 1 || c.JetStreamReplicas > 5 {
+		return fmt.Errorf("INSTANT_JETSTREAM_REPLICAS=%d: want 1 to 5", c.JetStreamReplicas)
+	}
+	if len(c.JetStreamBackoff) == 0 {
+		return fmt.Errorf("INSTANT_JETSTREAM_BACKOFF is empty: want delays such as 1s,2s,5s,10s,30s")
+	}
+	for _, d := range c.JetStreamBackoff {
+		if d <= 0 {
+			return fmt.Errorf("INSTANT_JETSTREAM_BACKOFF=%v: every delay must be positive", c.JetStreamBackoff)
+		}
+	}
+	if c.JetStreamAckWait < time.Second {
+		return fmt.Errorf("INSTANT_JETSTREAM_ACK_WAIT=%s: at least 1s", c.JetStreamAckWait)
+	}
+	if c.JetStreamMaxAckPending < 1 {
+		return fmt.Errorf("INSTANT_JETSTREAM_MAX_ACK_PENDING=%d: must be positive", c.JetStreamMaxAckPending)
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ func (b *Bridge) handle(msg *nats.Msg) {
 	recv := time.Now()
 	b.m.inflight.Inc()
 	producer := b.producer(msg.Subject)
-	id, cmds, err := b.prepare(producer, msg.Data, recv)
+	id, cmds, err := b.prepare(producer, msg.Data, recv, "")
 	if err != nil {
 		b.reject(msg, id, producer, err)
 		return
@@ -56,9 +56,10 @@ func (b *Bridge) handle(msg *nats.Msg) {
 }
 
 // prepare is the per-envelope hot path: decode, check against the ACL,
-// encode the Centrifugo commands. It returns the envelope's id (the
-// producer's, or a new one; "" when the envelope could not be decoded).
-func (b *Bridge) prepare(producer string, data []byte, recv time.Time) (string, []centrifugo.Command, error) {
+// encode the Centrifugo commands. It returns the envelope's id: the
+// producer's, else fallbackID, else a new one ("" when the envelope could
+// not be decoded).
+func (b *Bridge) prepare(producer string, data []byte, recv time.Time, fallbackID string) (string, []centrifugo.Command, error) {
 	env, err := envelope.Decode(data, b.limits)
 	if err != nil {
 		return "", nil, err
@@ -67,6 +68,9 @@ func (b *Bridge) prepare(producer string, data []byte, recv time.Time) (string, 
 		return env.ID, nil, err
 	}
 	id := env.ID
+	if id == "" {
+		id = fallbackID
+	}
 	if id == "" {
 		id = b.ids.Next()
 	}
@@ -169,9 +173,13 @@ func (b *Bridge) reject(msg *nats.Msg, id, producer string, err error) {
 }
 
 func (b *Bridge) respond(msg *nats.Msg, r *receipt) {
+	b.publishReceipt(msg.Reply, r)
+}
+
+func (b *Bridge) publishReceipt(subject string, r *receipt) {
 	data, err := json.Marshal(r)
 	if err == nil {
-		err = msg.Respond(data)
+		err = b.nc.Publish(subject, data)
 	}
 	if err != nil {
 		b.m.receiptErrors.Inc()

@@ -41,6 +41,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 type readiness struct {
 	nc  *nats.Conn
 	api *gocent.Client
+	js  *jsState // jetstream mode
 
 	mu      sync.Mutex
 	checked time.Time
@@ -51,6 +52,7 @@ type readyStatus struct {
 	Ready      bool   `json:"ready"`
 	NATS       string `json:"nats"`
 	Centrifugo string `json:"centrifugo"`
+	Consumer   string `json:"consumer,omitempty"`
 }
 
 func (r *readiness) check(ctx context.Context) (readyStatus, bool) {
@@ -74,6 +76,19 @@ func (r *readiness) check(ctx context.Context) (readyStatus, bool) {
 	if cfErr != nil {
 		st.Centrifugo = "unreachable: " + cfErr.Error()
 	}
-	st.Ready = natsOK && cfErr == nil
+	consumerOK := true
+	if r.js != nil {
+		st.Consumer = "ok"
+		last := time.Unix(0, r.js.infoOK.Load())
+		if time.Since(last) > 10*time.Second {
+			consumerOK = false
+			msg, _ := r.js.infoError.Load().(string)
+			st.Consumer = "no consumer info for " + time.Since(last).Round(time.Second).String() + ": " + msg
+			if r.js.infoOK.Load() == 0 {
+				st.Consumer = "no consumer info yet: " + msg
+			}
+		}
+	}
+	st.Ready = natsOK && cfErr == nil && consumerOK
 	return st, st.Ready
 }

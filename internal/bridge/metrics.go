@@ -23,6 +23,14 @@ type metrics struct {
 	requestsActive prometheus.Gauge
 	slowDropped    prometheus.Counter
 	receiptErrors  prometheus.Counter
+
+	// jetstream mode
+	jsAcks         *prometheus.CounterVec
+	jsAckErrors    prometheus.Counter
+	jsRedeliveries prometheus.Counter
+	jsPending      prometheus.Gauge
+	jsAckPending   prometheus.Gauge
+	deadLettered   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -71,6 +79,31 @@ func newMetrics() *metrics {
 		Name: "instant_bridge_receipt_errors_total",
 		Help: "Receipts or rejection notices that could not be published to NATS.",
 	})
+	m.jsAcks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "instant_bridge_jetstream_acks_total",
+		Help: "jetstream mode: acknowledgements sent, by kind (ack: forwarded, nak: redeliver later, term: dead-lettered).",
+	}, []string{"kind"})
+	m.jsAckErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "instant_bridge_jetstream_ack_errors_total",
+		Help: "jetstream mode: acknowledgements that could not be sent (the envelope is redelivered after the ack wait).",
+	})
+	m.jsRedeliveries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "instant_bridge_jetstream_redeliveries_total",
+		Help: "jetstream mode: envelopes received again after a nak, an ack timeout or a crash.",
+	})
+	m.jsPending = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "instant_bridge_jetstream_pending",
+		Help: "jetstream mode: envelopes stored and not yet delivered to a bridge (consumer lag).",
+	})
+	m.jsAckPending = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "instant_bridge_jetstream_ack_pending",
+		Help: "jetstream mode: envelopes delivered to bridges and not yet acknowledged.",
+	})
+	m.deadLettered = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "instant_bridge_dead_lettered_total",
+		Help: "jetstream mode: envelopes stored in the dead-letter stream, by reason code.",
+	}, []string{"reason"})
+	m.reg.MustRegister(m.jsAcks, m.jsAckErrors, m.jsRedeliveries, m.jsPending, m.jsAckPending, m.deadLettered)
 	m.reg.MustRegister(m.envelopes, m.forwardLatency, m.batchSize, m.requests, m.requestLatency,
 		m.inflight, m.waiting, m.requestsActive, m.slowDropped, m.receiptErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -1,0 +1,301 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/instant-go/instant/internal/centrifugo"
+	"github.com/instant-go/instant/internal/ids"
+	"github.com/instant-go/instant/internal/logging"
+)
+
+// Headers of dead letters (and of receipts' requests in jetstream mode).
+const (
+	HeaderDeliveries       = "Instant-Deliveries"
+	HeaderOriginalSequence = "Instant-Original-Sequence"
+	// HeaderReplyTo asks, in jetstream mode, for a receipt once the envelope
+	// was forwarded or dead-lettered, published to the subject it names.
+	HeaderReplyTo = "Instant-Reply-To"
+	// HeaderOriginalMsgID keeps a dead letter's Nats-Msg-Id.
+	HeaderOriginalMsgID = "Instant-Original-Msg-Id"
+)
+
+// CodeMaxDeliveries: a stored envelope was delivered more often than
+// INSTANT_JETSTREAM_MAX_DELIVER without an outcome (bridges crashing on it).
+const CodeMaxDeliveries = "max_deliveries"
+
+// jsState is the bridge's JetStream side in jetstream mode.
+type jsState struct {
+	js        jetstream.JetStream
+	consumer  jetstream.Consumer
+	iter      jetstream.MessagesContext
+	loopDone  chan struct{}
+	infoOK    atomic.Int64 // unix nanos of the last successful consumer info
+	infoError atomic.Value // string
+}
+
+// setupJetStream creates (or finds) the streams and the consumer.
+func (b *Bridge) setupJetStream(ctx context.Context) error {
+	js, err := jetstream.New(b.nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	st := &jsState{js: js, loopDone: make(chan struct{})}
+	cfg := b.cfg
+	if cfg.JetStreamCreate {
+		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        cfg.JetStreamStream,
+			Description: "Instant publish envelopes, removed once forwarded to Centrifugo or dead-lettered",
+			Subjects:    []string{cfg.Subject, cfg.Subject + ".>"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.JetStreamReplicas,
+			Duplicates:  2 * time.Minute,
+		}); err != nil {
+			return fmt.Errorf("create stream %s (INSTANT_JETSTREAM_STREAM): %w", cfg.JetStreamStream, err)
+		}
+		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        cfg.DLQ,
+			Description: "Instant dead letters: envelopes that could not be forwarded, with the reason in headers",
+			Subjects:    []string{cfg.DLQSubject + ".>"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.JetStreamReplicas,
+		}); err != nil {
+			return fmt.Errorf("create dead-letter stream %s (INSTANT_DLQ): %w", cfg.DLQ, err)
+		}
+		// MaxDeliver is enforced by the bridge (it dead-letters on the last
+		// delivery); the server's is unlimited so nothing is ever stuck.
+		st.consumer, err = js.CreateOrUpdateConsumer(ctx, cfg.JetStreamStream, jetstream.ConsumerConfig{
+			Durable:       cfg.JetStreamConsumer,
+			Description:   "Instant bridges",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       cfg.JetStreamAckWait,
+			MaxDeliver:    -1,
+			MaxAckPending: cfg.JetStreamMaxAckPending,
+		})
+		if err != nil {
+			return fmt.Errorf("create consumer %s (INSTANT_JETSTREAM_CONSUMER): %w", cfg.JetStreamConsumer, err)
+		}
+	} else {
+		if st.consumer, err = js.Consumer(ctx, cfg.JetStreamStream, cfg.JetStreamConsumer); err != nil {
+			return fmt.Errorf("consumer %s on stream %s (INSTANT_JETSTREAM_CREATE=false: it must exist): %w", cfg.JetStreamConsumer, cfg.JetStreamStream, err)
+		}
+	}
+	b.jets = st
+	b.ready.js = st
+	return nil
+}
+
+// startJetStream starts fetching from the consumer.
+func (b *Bridge) startJetStream() error {
+	st := b.jets
+	it, err := st.consumer.Messages(jetstream.PullMaxMessages(min(b.cfg.QueueSize, 1000)))
+	if err != nil {
+		return fmt.Errorf("consume %s/%s: %w", b.cfg.JetStreamStream, b.cfg.JetStreamConsumer, err)
+	}
+	st.iter = it
+	go func() {
+		defer close(st.loopDone)
+		for {
+			msg, err := it.Next()
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			if err != nil {
+				b.log.Warn("jetstream fetch", zap.Error(err))
+				continue
+			}
+			b.handleJS(msg)
+		}
+	}()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.watchConsumer()
+	}()
+	return nil
+}
+
+// stopJetStream stops fetching and waits until every fetched envelope was
+// handed to the forwarder (or dead-lettered).
+func (b *Bridge) stopJetStream(ctx context.Context) {
+	st := b.jets
+	if st == nil || st.iter == nil {
+		return
+	}
+	st.iter.Drain()
+	select {
+	case <-st.loopDone:
+	case <-ctx.Done():
+		st.iter.Stop() // what is left is redelivered after the ack wait
+	}
+}
+
+// handleJS handles one stored envelope: decode, check, forward. Its outcome
+// acks it, naks it for a later redelivery, or dead-letters and terminates it.
+func (b *Bridge) handleJS(msg jetstream.Msg) {
+	recv := time.Now()
+	b.m.inflight.Inc()
+	md, err := msg.Metadata()
+	if err != nil {
+		b.log.Error("jetstream message without metadata", zap.Error(err))
+		b.m.inflight.Dec()
+		return
+	}
+	if md.NumDelivered > 1 {
+		b.m.jsRedeliveries.Inc()
+	}
+	producer := b.producer(msg.Subject())
+	id, cmds, err := b.prepare(producer, msg.Data(), recv, ids.At(md.Timestamp, md.Sequence.Stream))
+	if err != nil {
+		b.deadLetter(msg, md, id, producer, err)
+		return
+	}
+	if md.NumDelivered > uint64(b.cfg.JetStreamMaxDeliver) {
+		b.deadLetter(msg, md, id, producer, centrifugo.NewError(CodeMaxDeliveries,
+			fmt.Sprintf("delivered %d times without an outcome (INSTANT_JETSTREAM_MAX_DELIVER=%d)", md.NumDelivered, b.cfg.JetStreamMaxDeliver)))
+		return
+	}
+	item := &centrifugo.Item{Commands: cmds}
+	item.Done = func(o centrifugo.Outcome) { b.finishJS(msg, md, id, producer, recv, o) }
+	if err := b.fwd.Submit(b.ctx, item); err != nil {
+		b.m.inflight.Dec()
+		b.nak(msg, md) // shutting down: another replica or the next start takes it
+	}
+}
+
+func (b *Bridge) finishJS(msg jetstream.Msg, md *jetstream.MsgMetadata, id, producer string, recv time.Time, o centrifugo.Outcome) {
+	if o.Err == nil {
+		if err := msg.Ack(); err != nil {
+			b.m.jsAckErrors.Inc()
+			b.log.Error("ack", zap.String(logging.FieldID, id), zap.Error(err))
+		}
+		b.m.jsAcks.WithLabelValues("ack").Inc()
+		b.m.inflight.Dec()
+		b.m.forwarded.Inc()
+		b.m.forwardLatency.Observe(time.Since(recv).Seconds())
+		if to := msg.Headers().Get(HeaderReplyTo); to != "" {
+			r := receipt{OK: true, ID: id}
+			if len(o.Results) == 1 {
+				r.Offset, r.Epoch = o.Results[0].Offset, o.Results[0].Epoch
+			} else {
+				r.Results = o.Results
+			}
+			b.publishReceipt(to, &r)
+		}
+		return
+	}
+	if o.Err.Code() == centrifugo.CodeUpstreamUnavailable && md.NumDelivered < uint64(b.cfg.JetStreamMaxDeliver) {
+		b.m.inflight.Dec()
+		b.nak(msg, md)
+		return
+	}
+	b.deadLetter(msg, md, id, producer, o.Err)
+}
+
+// nak asks for a redelivery after the backoff step of this delivery.
+func (b *Bridge) nak(msg jetstream.Msg, md *jetstream.MsgMetadata) {
+	steps := b.cfg.JetStreamBackoff
+	i := int(md.NumDelivered) - 1
+	if i >= len(steps) {
+		i = len(steps) - 1
+	}
+	if i < 0 {
+		i = 0
+	}
+	if err := msg.NakWithDelay(steps[i]); err != nil {
+		b.m.jsAckErrors.Inc()
+		b.log.Error("nak", zap.Uint64("seq", md.Sequence.Stream), zap.Error(err))
+	}
+	b.m.jsAcks.WithLabelValues("nak").Inc()
+}
+
+// deadLetter stores the envelope in the dead-letter stream with the reason,
+// then terminates it. If the dead letter cannot be stored, the envelope is
+// naked instead: it never leaves the stream without a trace.
+func (b *Bridge) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, id, producer string, cause error) {
+	code := CodeInternal
+	var c coded
+	if errors.As(cause, &c) {
+		code = c.Code()
+	}
+	dl := &nats.Msg{Subject: b.cfg.DLQSubject + "." + code, Data: msg.Data(), Header: nats.Header{}}
+	for k, v := range msg.Headers() {
+		if k == nats.MsgIdHdr {
+			dl.Header[HeaderOriginalMsgID] = v
+			continue
+		}
+		dl.Header[k] = v
+	}
+	dl.Header.Set(HeaderErrorCode, code)
+	dl.Header.Set(HeaderError, headerSafe(cause.Error()))
+	dl.Header.Set(HeaderDeliveries, strconv.FormatUint(md.NumDelivered, 10))
+	dl.Header.Set(HeaderOriginalSubject, msg.Subject())
+	dl.Header.Set(HeaderOriginalSequence, strconv.FormatUint(md.Sequence.Stream, 10))
+	if producer != "" {
+		dl.Header.Set(HeaderProducer, producer)
+	}
+	if id != "" {
+		dl.Header.Set(HeaderEnvelopeID, id)
+	}
+	// The dead letter's own Nats-Msg-Id makes a retried store idempotent.
+	dl.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-%d", b.cfg.JetStreamStream, md.Sequence.Stream))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := b.jets.js.PublishMsg(ctx, dl); err != nil {
+		b.log.Error("store dead letter; the envelope will be redelivered",
+			zap.String(logging.FieldReason, code), zap.Uint64("seq", md.Sequence.Stream), zap.Error(err))
+		b.m.inflight.Dec()
+		b.nak(msg, md)
+		return
+	}
+	if err := msg.TermWithReason(code); err != nil {
+		b.m.jsAckErrors.Inc()
+		b.log.Error("term", zap.Uint64("seq", md.Sequence.Stream), zap.Error(err))
+	}
+	b.m.jsAcks.WithLabelValues("term").Inc()
+	b.m.inflight.Dec()
+	b.m.envelopes.WithLabelValues("rejected", code).Inc()
+	b.m.deadLettered.WithLabelValues(code).Inc()
+	b.rejectLog.Do(func() {
+		b.log.Warn("envelope dead-lettered (logging is rate-limited; see instant_bridge_dead_lettered_total)",
+			zap.String(logging.FieldReason, code), zap.String(logging.FieldSubject, msg.Subject()),
+			zap.Uint64("seq", md.Sequence.Stream), zap.String(logging.FieldID, id), zap.Error(cause))
+	})
+	if to := msg.Headers().Get(HeaderReplyTo); to != "" {
+		b.publishReceipt(to, &receipt{OK: false, ID: id, Error: &receiptError{Code: code, Message: cause.Error()}})
+	}
+}
+
+// watchConsumer keeps the consumer gauges and the readiness state fresh.
+func (b *Bridge) watchConsumer() {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		info, err := b.jets.consumer.Info(ctx)
+		cancel()
+		if err == nil {
+			b.m.jsPending.Set(float64(info.NumPending))
+			b.m.jsAckPending.Set(float64(info.NumAckPending))
+			b.jets.infoOK.Store(time.Now().UnixNano())
+			b.jets.infoError.Store("")
+		} else {
+			b.jets.infoError.Store(err.Error())
+		}
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

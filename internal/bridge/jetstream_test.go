@@ -1,0 +1,232 @@
+package bridge_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/instant-go/instant/internal/bridge"
+	"github.com/instant-go/instant/internal/dlq"
+	"github.com/instant-go/instant/internal/testenv"
+)
+
+func jetstreamMode(c *bridge.Config) {
+	c.Delivery = bridge.DeliveryJetStream
+	c.JetStreamBackoff = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}
+	c.JetStreamAckWait = 2 * time.Second
+	c.RetryAttempts, c.RetryBackoff, c.RetryMaxBackoff = 2, 20*time.Millisecond, 50*time.Millisecond
+}
+
+// jsPublish stores an envelope through JetStream and returns its sequence.
+func (s *stack) jsPublish(body string, hdr ...string) uint64 {
+	s.t.Helper()
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	m := &nats.Msg{Subject: "instant.publish", Data: []byte(body), Header: nats.Header{}}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		m.Header.Set(hdr[i], hdr[i+1])
+	}
+	ack, err := js.PublishMsg(context.Background(), m)
+	if err != nil {
+		s.t.Fatalf("jetstream publish %s: %v", body, err)
+	}
+	return ack.Sequence
+}
+
+func (s *stack) dlqStore() *dlq.Store {
+	s.t.Helper()
+	st, err := dlq.Open(context.Background(), s.nc, s.cfg.DLQ)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return st
+}
+
+// streamMsgs is the number of envelopes still in the envelope stream.
+func (s *stack) streamMsgs() uint64 {
+	s.t.Helper()
+	js, _ := jetstream.New(s.nc)
+	st, err := js.Stream(context.Background(), s.cfg.JetStreamStream)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// collect reads publications until want distinct ids arrived or d passed,
+// and returns the count of each id.
+func collect(t *testing.T, sub *testenv.Subscriber, want int, d time.Duration) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	deadline := time.Now().Add(d)
+	for len(got) < want {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		p, ok := sub.TryNext(left)
+		if !ok {
+			break
+		}
+		var m struct{ ID string }
+		if err := json.Unmarshal(p.Data, &m); err != nil {
+			t.Fatalf("publication %s: %v", p.Data, err)
+		}
+		got[m.ID]++
+	}
+	// Late duplicates, if any, within a short grace period.
+	for {
+		p, ok := sub.TryNext(300 * time.Millisecond)
+		if !ok {
+			return got
+		}
+		var m struct{ ID string }
+		_ = json.Unmarshal(p.Data, &m)
+		got[m.ID]++
+	}
+}
+
+func TestJetStreamForwardsAndAcks(t *testing.T) {
+	s := startStack(t, jetstreamMode)
+	sub := s.subscriber("$users")
+	// nats req: JetStream itself answers that the envelope is stored.
+	msg, err := s.nc.Request("instant.publish", []byte(`{"channel":"$users","message":"a","id":"js-1"}`), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pubAck struct {
+		Stream string `json:"stream"`
+		Seq    uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal(msg.Data, &pubAck); err != nil || pubAck.Stream != "INSTANT" || pubAck.Seq == 0 {
+		t.Fatalf("stored receipt %s: want JetStream's publish ack", msg.Data)
+	}
+	// Instant-Reply-To: a second receipt once it was forwarded.
+	inbox := nats.NewInbox()
+	receipts, err := s.nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.jsPublish(`{"channel":"$users","message":"b"}`, bridge.HeaderReplyTo, inbox)
+	rm, err := receipts.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("no forwarded receipt: %v", err)
+	}
+	var r receipt
+	if err := json.Unmarshal(rm.Data, &r); err != nil || !r.OK || r.Offset == 0 || len(r.ID) != 26 {
+		t.Fatalf("forwarded receipt %s: want ok with an offset and a 26-char id", rm.Data)
+	}
+	got := collect(t, sub, 2, 10*time.Second)
+	if got["js-1"] != 1 || got[r.ID] != 1 {
+		t.Errorf("received %v, want js-1 and %s once each", got, r.ID)
+	}
+	// Acked envelopes leave the work-queue stream.
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if n := s.streamMsgs(); n != 0 {
+			return fmt.Errorf("%d envelopes left in the stream", n)
+		}
+		return nil
+	})
+	body := httpGet(t, "http://"+s.b.HTTPAddr()+"/readyz")
+	if !json.Valid([]byte(body)) || !containsAll(body, `"consumer":"ok"`) {
+		t.Errorf("/readyz %s: want the consumer reported ok", body)
+	}
+}
+
+// TestJetStreamDeadLetters sends a mix of valid and invalid envelopes: every
+// bad one lands in the dead-letter stream with its code and headers, every
+// good one is delivered, and the stream is left empty.
+func TestJetStreamDeadLetters(t *testing.T) {
+	s := startStack(t, jetstreamMode)
+	sub := s.subscriber("$users")
+	bad := map[string]string{ // body -> code
+		`{"channel":`:          "invalid_json",
+		`{"channel":"$users"}`: "invalid_envelope",
+		`{"channel":"$nope","message":"x","id":"bad-1"}`:     "unknown_channel",
+		`{"channel":"$old","message":"x","id":"bad-2"}`:      "inactive_channel",
+		`{"channel":"$billing","message":"x","id":"bad-3"}`:  "publisher_denied",
+		`{"channel":"nons:chan","message":"x","id":"bad-4"}`: "upstream_rejected",
+		`{"channel":"$users","data":{"a":` + deep(40) + `}}`: "too_large",
+	}
+	seqs := map[uint64]string{}
+	var good []string
+	for i := 0; i < 20; i++ {
+		id := "good-" + strconv.Itoa(i)
+		good = append(good, id)
+		s.jsPublish(fmt.Sprintf(`{"channel":"$users","message":"m","id":%q}`, id))
+		if i == 10 {
+			for body, code := range bad {
+				seqs[s.jsPublish(body)] = code
+			}
+		}
+	}
+	got := collect(t, sub, len(good), 15*time.Second)
+	for _, id := range good {
+		if got[id] != 1 {
+			t.Errorf("%s received %d times, want 1", id, got[id])
+		}
+	}
+	store := s.dlqStore()
+	var letters []dlq.Letter
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var err error
+		letters, err = store.List(context.Background(), dlq.Filter{}, 0)
+		if err != nil {
+			return err
+		}
+		if len(letters) != len(bad) {
+			return fmt.Errorf("%d dead letters, want %d", len(letters), len(bad))
+		}
+		return nil
+	})
+	for _, l := range letters {
+		want, ok := seqs[l.OriginalSequence]
+		if !ok {
+			t.Errorf("dead letter for unexpected sequence %d (%s)", l.OriginalSequence, l.Data)
+			continue
+		}
+		if l.Code != want || l.Subject != "instant.dlq."+want || l.OriginalSubject != "instant.publish" || l.Deliveries != 1 || l.Reason == "" {
+			t.Errorf("dead letter %+v: want code %s on instant.dlq.%s from instant.publish after 1 delivery, with a reason", l, want, want)
+		}
+	}
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if n := s.streamMsgs(); n != 0 {
+			return fmt.Errorf("%d envelopes left in the stream", n)
+		}
+		return nil
+	})
+	metrics := httpGet(t, "http://"+s.b.HTTPAddr()+"/metrics")
+	if !containsAll(metrics, `instant_bridge_dead_lettered_total{reason="unknown_channel"} 1`, `instant_bridge_jetstream_acks_total{kind="ack"} 20`) {
+		t.Errorf("metrics lack dead-letter and ack counts")
+	}
+}
+
+func deep(n int) string {
+	s := "1"
+	for range n {
+		s = "[" + s + "]"
+	}
+	return s
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
