@@ -15,12 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/centrifugal/gocent/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/instant-go/instant/internal/bridge"
 	"github.com/instant-go/instant/internal/testenv"
 	"github.com/instant-go/instant/internal/tokensvc"
 )
@@ -83,6 +84,8 @@ type harness struct {
 	base string
 	// hmac is the key Centrifugo and the service share.
 	hmac string
+	// bridges are the NATS connections of the bridges started, by payload mode.
+	bridges map[string]*nats.Conn
 }
 
 type option func(*tokensvc.Config)
@@ -265,15 +268,16 @@ func (h *harness) checkOnCentrifugo(t *testing.T, tr tokensvc.TokenResponse, wan
 	for _, c := range tr.Channels {
 		s.MustSubscribe(c.Name, c.Token)
 	}
-	api := gocent.New(gocent.Config{Addr: h.cf.APIURL(), Key: h.cf.APIKey})
+	nc := h.bridge("object")
 	for _, c := range tr.Channels {
-		data := fmt.Sprintf(`{"to":%q}`, c.Name)
-		if _, err := api.Publish(context.Background(), c.Name, []byte(data)); err != nil {
-			t.Fatalf("publish to %s: %v", c.Name, err)
-		}
+		h.publish(t, nc, fmt.Sprintf(`{"channel":%q,"data":{"to":%q}}`, c.Name, c.Name))
 		p := s.Next(5 * time.Second)
-		if p.Channel != c.Name || string(p.Data) != data {
-			t.Errorf("received %s %s, want %s %s", p.Channel, p.Data, c.Name, data)
+		var got struct {
+			Channel string
+			Data    struct{ To string }
+		}
+		if err := json.Unmarshal(p.Data, &got); err != nil || p.Channel != c.Name || got.Channel != c.Name || got.Data.To != c.Name {
+			t.Errorf("received %s %s, want the bridge's message to %s", p.Channel, p.Data, c.Name)
 		}
 	}
 	for _, d := range denied {
@@ -313,4 +317,49 @@ func upstreamClaims(sub string, extra jwt.MapClaims) jwt.MapClaims {
 		c[k] = v
 	}
 	return c
+}
+
+// bridge starts, once per payload mode, an embedded NATS and a real bridge
+// in that mode, forwarding to the harness's Centrifugo with the same
+// channels file, and returns a NATS connection to publish envelopes on.
+func (h *harness) bridge(mode string) *nats.Conn {
+	h.t.Helper()
+	if nc, ok := h.bridges[mode]; ok {
+		return nc
+	}
+	n := testenv.StartNATS(h.t)
+	cfg := bridge.DefaultConfig()
+	cfg.NATSURL, cfg.CentrifugoAPIURL, cfg.CentrifugoAPIKey = n.URL(), h.cf.APIURL(), h.cf.APIKey
+	cfg.ChannelsFile, cfg.SiteName, cfg.PayloadMode, cfg.HTTPAddr = h.cfg.ChannelsFile, h.cfg.SiteName, mode, ""
+	b, err := bridge.New(cfg, zaptest.NewLogger(h.t))
+	if err != nil {
+		h.t.Fatalf("bridge: %v", err)
+	}
+	if err := b.Start(); err != nil {
+		h.t.Fatalf("bridge: %v", err)
+	}
+	h.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = b.Shutdown(ctx)
+	})
+	nc := n.Connect(h.t)
+	if h.bridges == nil {
+		h.bridges = map[string]*nats.Conn{}
+	}
+	h.bridges[mode] = nc
+	return nc
+}
+
+// publish sends an envelope through the bridge and requires an ok receipt.
+func (h *harness) publish(t *testing.T, nc *nats.Conn, envelope string) {
+	t.Helper()
+	msg, err := nc.Request("instant.publish", []byte(envelope), 10*time.Second)
+	if err != nil {
+		t.Fatalf("publish %s: %v", envelope, err)
+	}
+	var r struct{ OK bool }
+	if err := json.Unmarshal(msg.Data, &r); err != nil || !r.OK {
+		t.Fatalf("publish %s: receipt %s", envelope, msg.Data)
+	}
 }

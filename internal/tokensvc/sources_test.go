@@ -1,7 +1,6 @@
 package tokensvc_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,15 +14,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/centrifugal/gocent/v3"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/instant-go/instant/internal/testenv"
 	"github.com/instant-go/instant/internal/tokensvc"
-	"github.com/instant-go/instant/pkg/envelope"
 )
 
 // TestUsersFileSource: a users-file login gets tokens that the real
@@ -73,12 +71,9 @@ func TestUsersFileSource(t *testing.T) {
 	// with subscribe's token, receive.
 	s2 := testenv.Connect(t, h.cf.WebsocketURL(), refreshed.Token)
 	s2.MustSubscribe("$users", subTok)
-	api := gocent.New(gocent.Config{Addr: h.cf.APIURL(), Key: h.cf.APIKey})
-	if _, err := api.Publish(context.Background(), "$users", []byte(`{"n":2}`)); err != nil {
-		t.Fatal(err)
-	}
-	if p := s2.Next(5 * time.Second); p.Channel != "$users" || string(p.Data) != `{"n":2}` {
-		t.Errorf("received %s %s", p.Channel, p.Data)
+	h.publish(t, h.bridge("object"), `{"channel":"$users","data":{"n":2}}`)
+	if p := s2.Next(5 * time.Second); p.Channel != "$users" || !strings.Contains(string(p.Data), `"data":{"n":2}`) {
+		t.Errorf("received %s %s, want the bridge's message with data {\"n\":2}", p.Channel, p.Data)
 	}
 	// channels: the list without tokens.
 	r = c.do("GET", "/instant/channels/", nil)
@@ -119,17 +114,12 @@ func TestDjangoInstantClientSequence(t *testing.T) {
 	}
 	h.checkOnCentrifugo(t, tr, "bob", []string{"$staff", "$users", "public"}, []string{"$group1", "$super"})
 
-	// A django-mode payload, as the bridge publishes it.
+	// A django-mode message forwarded by a real bridge in django mode.
 	s := testenv.Connect(t, h.cf.WebsocketURL(), tr.WSToken)
 	for _, ch := range tr.Channels {
 		s.MustSubscribe(ch.Name, ch.Token)
 	}
-	env := envelope.Envelope{Channel: "$staff", Message: "hello", HasMessage: true, Data: json.RawMessage(`{"k":1}`), EventClass: "info"}
-	payload := envelope.AppendPayload(nil, envelope.ModeDjango, &env, "$staff", envelope.Meta{Site: "testsite"})
-	api := gocent.New(gocent.Config{Addr: h.cf.APIURL(), Key: h.cf.APIKey})
-	if _, err := api.Publish(context.Background(), "$staff", payload); err != nil {
-		t.Fatal(err)
-	}
+	h.publish(t, h.bridge("django"), `{"channel":"$staff","message":"hello","data":{"k":1},"event_class":"info"}`)
 	p := s.Next(5 * time.Second)
 	var str string
 	if err := json.Unmarshal(p.Data, &str); err != nil {
@@ -139,7 +129,7 @@ func TestDjangoInstantClientSequence(t *testing.T) {
 	if err := json.Unmarshal([]byte(str), &msg); err != nil {
 		t.Fatalf("the client's JSON.parse of %q fails: %v", str, err)
 	}
-	if msg["channel"] != "$staff" || msg["message"] != "hello" || msg["site"] != "testsite" {
+	if msg["channel"] != "$staff" || msg["message"] != "hello" || msg["site"] != "testsite" || msg["event_class"] != "info" {
 		t.Errorf("message %v", msg)
 	}
 }
