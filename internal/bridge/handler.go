@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/instant-go/instant/internal/centrifugo"
+	"github.com/instant-go/instant/internal/dlq"
 	"github.com/instant-go/instant/internal/logging"
 	"github.com/instant-go/instant/pkg/envelope"
 )
@@ -20,13 +21,13 @@ const (
 	CodeInternal = "internal_error"
 )
 
-// Headers of rejection notices.
+// Headers of rejection notices and dead letters.
 const (
-	HeaderErrorCode       = "Instant-Error-Code"
-	HeaderError           = "Instant-Error"
-	HeaderOriginalSubject = "Instant-Original-Subject"
-	HeaderProducer        = "Instant-Producer"
-	HeaderEnvelopeID      = "Instant-Envelope-Id"
+	HeaderErrorCode       = dlq.HeaderErrorCode
+	HeaderError           = dlq.HeaderError
+	HeaderOriginalSubject = dlq.HeaderOriginalSubject
+	HeaderProducer        = dlq.HeaderProducer
+	HeaderEnvelopeID      = dlq.HeaderEnvelopeID
 )
 
 // coded is an error with a stable reason code.

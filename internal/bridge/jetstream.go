@@ -13,19 +13,19 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/instant-go/instant/internal/centrifugo"
+	"github.com/instant-go/instant/internal/dlq"
 	"github.com/instant-go/instant/internal/ids"
 	"github.com/instant-go/instant/internal/logging"
 )
 
-// Headers of dead letters (and of receipts' requests in jetstream mode).
+// Headers of dead letters, and of envelopes in jetstream mode.
 const (
-	HeaderDeliveries       = "Instant-Deliveries"
-	HeaderOriginalSequence = "Instant-Original-Sequence"
+	HeaderDeliveries       = dlq.HeaderDeliveries
+	HeaderOriginalSequence = dlq.HeaderOriginalSequence
+	HeaderOriginalMsgID    = dlq.HeaderOriginalMsgID
 	// HeaderReplyTo asks, in jetstream mode, for a receipt once the envelope
 	// was forwarded or dead-lettered, published to the subject it names.
 	HeaderReplyTo = "Instant-Reply-To"
-	// HeaderOriginalMsgID keeps a dead letter's Nats-Msg-Id.
-	HeaderOriginalMsgID = "Instant-Original-Msg-Id"
 )
 
 // CodeMaxDeliveries: a stored envelope was delivered more often than

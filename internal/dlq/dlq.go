@@ -24,6 +24,7 @@ const (
 	HeaderOriginalSequence = "Instant-Original-Sequence"
 	HeaderOriginalMsgID    = "Instant-Original-Msg-Id"
 	HeaderEnvelopeID       = "Instant-Envelope-Id"
+	HeaderProducer         = "Instant-Producer"
 	// HeaderReplayedFrom marks a replayed envelope with its dead letter's
 	// sequence.
 	HeaderReplayedFrom = "Instant-Replayed-From"

@@ -5,13 +5,13 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"reflect"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/instant-go/instant/internal/confdefaults"
 )
 
 // Config is the token service's configuration, read from INSTANT_*
@@ -80,34 +80,8 @@ func LoadConfig() (Config, error) {
 // tags applied and nothing read from the environment (tests, embedding).
 func DefaultConfig() Config {
 	var c Config
-	v := reflect.ValueOf(&c).Elem()
-	t := v.Type()
-	for i := range t.NumField() {
-		def, ok := t.Field(i).Tag.Lookup("default")
-		if !ok {
-			continue
-		}
-		f := v.Field(i)
-		switch {
-		case f.Type() == reflect.TypeOf(time.Duration(0)):
-			d, err := time.ParseDuration(def)
-			if err != nil {
-				panic(fmt.Sprintf("tokensvc: bad default %q of %s", def, t.Field(i).Name))
-			}
-			f.SetInt(int64(d))
-		case f.Kind() == reflect.String:
-			f.SetString(def)
-		case f.Kind() == reflect.Bool:
-			f.SetBool(def == "true")
-		case f.Kind() == reflect.Int, f.Kind() == reflect.Int64:
-			n, err := strconv.ParseInt(def, 10, 64)
-			if err != nil {
-				panic(fmt.Sprintf("tokensvc: bad default %q of %s", def, t.Field(i).Name))
-			}
-			f.SetInt(n)
-		default:
-			panic(fmt.Sprintf("tokensvc: no default parser for %s", t.Field(i).Name))
-		}
+	if err := confdefaults.Apply(&c); err != nil {
+		panic(err) // the tags are constants: a bad one is a programming error
 	}
 	return c
 }
