@@ -4,11 +4,13 @@
 package centrifugo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -155,6 +157,7 @@ type Forwarder struct {
 	closed chan struct{}
 	done   chan struct{}
 
+	outcomes  sync.WaitGroup // requests whose items' Done calls are not all made
 	closeOnce sync.Once
 	submitMu  sync.RWMutex // held for reading by Submit, for writing by Close
 	isClosed  bool
@@ -221,7 +224,10 @@ type batchDone struct {
 }
 
 func (f *Forwarder) dispatch() {
-	defer close(f.done)
+	defer func() {
+		f.outcomes.Wait()
+		close(f.done)
+	}()
 	var (
 		waiting  []*Item
 		busy     = map[string]struct{}{} // channels with a request in flight
@@ -295,9 +301,12 @@ func (f *Forwarder) dispatch() {
 			for _, ch := range chans {
 				busy[ch] = struct{}{}
 			}
+			f.outcomes.Add(1)
 			go func() {
-				f.send(batch)
-				finished <- batchDone{channels: chans}
+				defer f.outcomes.Done()
+				// Centrifugo has applied the request once send returns: free
+				// its channels before the outcomes are handled.
+				f.send(batch, func() { finished <- batchDone{channels: chans} })
 			}()
 		}
 		f.obs.Queue(len(waiting)+len(in), f.cfg.Concurrency-slots)
@@ -352,8 +361,8 @@ func (f *Forwarder) take(waiting []*Item, busy, held map[string]struct{}, start 
 }
 
 // send delivers one batch, retrying the whole request while Centrifugo is
-// unreachable, and calls every item's Done.
-func (f *Forwarder) send(batch []*Item) {
+// unreachable, calls sent once the request is over, then every item's Done.
+func (f *Forwarder) send(batch []*Item, sent func()) {
 	pipe := f.client.Pipe()
 	ncmd := 0
 	for _, it := range batch {
@@ -387,6 +396,7 @@ func (f *Forwarder) send(batch []*Item) {
 		}
 		wait = min(2*wait, f.cfg.MaxBackoff)
 	}
+	sent()
 	if err != nil {
 		code, msg := CodeUpstreamUnavailable, err.Error()
 		if !retryable(err) {
@@ -416,8 +426,8 @@ func outcome(it *Item, replies []gocent.Reply) Outcome {
 			return Outcome{Err: &Error{code: CodeUpstreamRejected, msg: fmt.Sprintf("centrifugo error %d: %s", r.Error.Code, r.Error.Message)}}
 		}
 		if c.Channels == nil {
-			var pr gocent.PublishResult
-			if len(r.Result) > 0 {
+			pr, ok := parsePublishResult(r.Result)
+			if !ok {
 				if err := json.Unmarshal(r.Result, &pr); err != nil {
 					return Outcome{Err: &Error{code: CodeUpstreamRejected, msg: "malformed publish result: " + err.Error()}}
 				}
@@ -457,4 +467,48 @@ func retryable(err error) bool {
 		return sc.Code >= 500 || sc.Code == http.StatusTooManyRequests
 	}
 	return !errors.Is(err, gocent.ErrMalformedResponse)
+}
+
+// parsePublishResult reads Centrifugo's usual publish result, {} or
+// {"offset":N,"epoch":"E"} in either order, without encoding/json; ok is
+// false for anything else (the caller then falls back to encoding/json).
+func parsePublishResult(b []byte) (pr gocent.PublishResult, ok bool) {
+	if len(b) == 0 {
+		return pr, true
+	}
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return pr, false
+	}
+	rest := b[1 : len(b)-1]
+	for len(rest) > 0 {
+		switch {
+		case bytes.HasPrefix(rest, []byte(`"offset":`)):
+			rest = rest[len(`"offset":`):]
+			n := 0
+			for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+				n++
+			}
+			v, err := strconv.ParseUint(string(rest[:n]), 10, 64)
+			if err != nil {
+				return pr, false
+			}
+			pr.Offset, rest = v, rest[n:]
+		case bytes.HasPrefix(rest, []byte(`"epoch":"`)):
+			rest = rest[len(`"epoch":"`):]
+			end := bytes.IndexByte(rest, '"')
+			if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+				return pr, false
+			}
+			pr.Epoch, rest = string(rest[:end]), rest[end+1:]
+		default:
+			return pr, false
+		}
+		if len(rest) > 0 {
+			if rest[0] != ',' {
+				return pr, false
+			}
+			rest = rest[1:]
+		}
+	}
+	return pr, true
 }

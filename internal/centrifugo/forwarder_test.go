@@ -381,3 +381,35 @@ func TestSubmitBlocksWhenFull(t *testing.T) {
 		t.Errorf("accepted %d items before blocking, want 5 or 6 (bounded queue)", accepted)
 	}
 }
+
+func TestParsePublishResult(t *testing.T) {
+	cases := []struct {
+		in   string
+		want gocent.PublishResult
+		ok   bool
+	}{
+		{``, gocent.PublishResult{}, true},
+		{`{}`, gocent.PublishResult{}, true},
+		{`{"offset":12,"epoch":"Xvbw"}`, gocent.PublishResult{Offset: 12, Epoch: "Xvbw"}, true},
+		{`{"epoch":"e","offset":3}`, gocent.PublishResult{Offset: 3, Epoch: "e"}, true},
+		{`{"offset":1, "epoch":"e"}`, gocent.PublishResult{}, false}, // spaces: encoding/json's job
+		{`{"epoch":"a\"b"}`, gocent.PublishResult{}, false},
+		{`{"offset":-1}`, gocent.PublishResult{}, false},
+		{`{"other":1}`, gocent.PublishResult{}, false},
+		{`[1]`, gocent.PublishResult{}, false},
+	}
+	for _, tc := range cases {
+		got, ok := parsePublishResult([]byte(tc.in))
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("parsePublishResult(%s) = %+v, %v; want %+v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+		if ok {
+			var ref gocent.PublishResult
+			if tc.in != "" {
+				if err := json.Unmarshal([]byte(tc.in), &ref); err != nil || ref != got {
+					t.Errorf("%s: encoding/json gives %+v (%v), fast path %+v", tc.in, ref, err, got)
+				}
+			}
+		}
+	}
+}
