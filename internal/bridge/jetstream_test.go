@@ -230,3 +230,45 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+func TestDLQCommand(t *testing.T) {
+	s := startStack(t, jetstreamMode)
+	t.Setenv("INSTANT_NATS_URL", s.nats.URL())
+	s.jsPublish(`{"channel":"$nope","message":"x","id":"d-1"}`)
+	s.jsPublish(`{"channel":"$users"}`)
+	store := s.dlqStore()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		l, err := store.List(context.Background(), dlq.Filter{}, 0)
+		if err != nil || len(l) != 2 {
+			return fmt.Errorf("%d dead letters (%v), want 2", len(l), err)
+		}
+		return nil
+	})
+	run := func(args ...string) (string, error) {
+		var out strings.Builder
+		err := bridge.DLQCommand(context.Background(), args, &out)
+		return out.String(), err
+	}
+	out, err := run("list")
+	if err != nil || !containsAll(out, "unknown_channel", "invalid_envelope", "d-1", "instant.publish") {
+		t.Errorf("list: %v\n%s", err, out)
+	}
+	out, err = run("list", "--code", "unknown_channel", "--json")
+	if err != nil || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"envelope":"{\"channel\":\"$nope\"`) {
+		t.Errorf("list --code --json: %v\n%s", err, out)
+	}
+	if _, err := run("replay"); err == nil || !strings.Contains(err.Error(), "--all") {
+		t.Errorf("replay without a selection: %v, want an error asking for one", err)
+	}
+	if _, err := run("frobnicate"); err == nil {
+		t.Error("unknown command: want an error")
+	}
+	out, err = run("purge", "--code", "invalid_envelope")
+	if err != nil || !strings.Contains(out, "purged 1") {
+		t.Errorf("purge --code: %v %s", err, out)
+	}
+	out, err = run("show", "1")
+	if err != nil || !strings.Contains(out, `"code": "unknown_channel"`) {
+		t.Errorf("show 1: %v\n%s", err, out)
+	}
+}
