@@ -60,6 +60,7 @@ type options struct {
 	tokensvcAddr   string
 	bridgeHTTP     string
 	payloadMode    string
+	delivery       string
 	siteName       string
 	tail           bool
 }
@@ -73,6 +74,7 @@ func main() {
 	flag.StringVar(&o.bridgeHTTP, "bridge-http", "127.0.0.1:9090", "bridge metrics and health listen address")
 	flag.StringVar(&o.payloadMode, "payload-mode", "object", "publication data format: object or django")
 	flag.StringVar(&o.siteName, "site", "site", "site name stamped on messages")
+	flag.StringVar(&o.delivery, "delivery", "core", "bridge delivery mode: core or jetstream (stored, dead letters; see bridge dlq --help)")
 	flag.BoolVar(&o.tail, "tail", true, "print every message Centrifugo delivers (a superuser websocket subscriber)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "devstack: run NATS, Centrifugo, the bridge and the token service locally.\n\nUsage: devstack [flags]\n\n")
@@ -137,6 +139,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	bcfg := bridge.DefaultConfig()
 	bcfg.NATSURL, bcfg.CentrifugoAPIURL, bcfg.CentrifugoAPIKey = natsURL, cf.APIURL(), apiKey
 	bcfg.ChannelsFile, bcfg.HTTPAddr, bcfg.PayloadMode, bcfg.SiteName = channelsFile, o.bridgeHTTP, o.payloadMode, o.siteName
+	bcfg.Delivery = o.delivery
 	br, err := bridge.New(bcfg, log)
 	if err != nil {
 		return fmt.Errorf("bridge: %w", err)

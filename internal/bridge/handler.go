@@ -65,12 +65,12 @@ func (b *Bridge) prepare(producer string, data []byte, recv time.Time, fallbackI
 	if err != nil {
 		return "", nil, err
 	}
-	if err := b.channels.Current().CheckPublish(producer, env.Targets()); err != nil {
-		return env.ID, nil, err
-	}
 	id := env.ID
 	if id == "" {
 		id = fallbackID
+	}
+	if err := b.channels.Current().CheckPublish(producer, env.Targets()); err != nil {
+		return id, nil, err
 	}
 	if id == "" {
 		id = b.ids.Next()
