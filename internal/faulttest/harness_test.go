@@ -1,0 +1,714 @@
+package faulttest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/instant-go/instant/internal/centrifugoproc"
+	"github.com/instant-go/instant/internal/dlq"
+	"github.com/instant-go/instant/internal/testenv"
+	"github.com/instant-go/instant/internal/tokens"
+)
+
+// Names the bridge uses by default (INSTANT_JETSTREAM_STREAM, INSTANT_DLQ,
+// INSTANT_JETSTREAM_CONSUMER, INSTANT_SUBJECT); the tests rely on the defaults.
+const (
+	envelopeStream = "INSTANT"
+	deadLetters    = "INSTANT_DLQ"
+	consumerName   = "instant-bridge"
+	publishSubject = "instant.publish"
+)
+
+const channelsYAML = `channels:
+  - name: $users
+    level: users
+`
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// bridgeBinary builds ./cmd/bridge once per test run and returns its path.
+func bridgeBinary(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "instant-faulttest-")
+		if buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(buildDir, "bridge")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/bridge")
+		cmd.Dir = filepath.Join("..", "..") // the module root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/bridge: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// stack is an embedded NATS, a real Centrifugo and a channels file; bridge
+// processes are started on it with startBridge.
+type stack struct {
+	t            *testing.T
+	nats         *testenv.NATS
+	cf           *testenv.Centrifugo
+	channelsFile string
+	signer       *tokens.Signer
+	nc           *nats.Conn
+	js           jetstream.JetStream
+}
+
+func newStack(t *testing.T, channels string) *stack {
+	t.Helper()
+	bridgeBinary(t) // build before starting anything, so its time is not counted against the servers
+	s := &stack{t: t, nats: testenv.StartNATS(t), cf: testenv.StartCentrifugo(t)}
+	s.channelsFile = filepath.Join(t.TempDir(), "channels.yaml")
+	s.writeChannels(channels)
+	var err error
+	if s.signer, err = tokens.NewHMAC([]byte(s.cf.HMACSecret)); err != nil {
+		t.Fatal(err)
+	}
+	s.nc = s.nats.Connect(t, nats.Name("faulttest"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if s.js, err = jetstream.New(s.nc); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// writeChannels replaces the channels file atomically (write, then rename),
+// as an operator's deploy would.
+func (s *stack) writeChannels(body string) {
+	s.t.Helper()
+	tmp := s.channelsFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, s.channelsFile); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// jetstreamEnv is the bridge configuration of the jetstream tests: short ack
+// wait and backoff so that redeliveries happen within a test.
+var jetstreamEnv = []string{
+	"INSTANT_DELIVERY=jetstream",
+	"INSTANT_JETSTREAM_ACK_WAIT=2s",
+	"INSTANT_JETSTREAM_BACKOFF=100ms,200ms,500ms",
+	"INSTANT_RETRY_ATTEMPTS=2",
+	"INSTANT_RETRY_BACKOFF=20ms",
+	"INSTANT_RETRY_MAX_BACKOFF=50ms",
+}
+
+// bridgeProc is a bridge process owned by a test: killed at cleanup, its
+// output printed when the test failed.
+type bridgeProc struct {
+	t        *testing.T
+	name     string
+	cmd      *exec.Cmd
+	httpAddr string
+	logPath  string
+	done     chan struct{}
+	state    *os.ProcessState
+}
+
+// startBridge starts a bridge process with the stack's settings, then env
+// (KEY=VALUE, later ones win), and waits until its /readyz answers 200.
+func (s *stack) startBridge(name string, env ...string) *bridgeProc {
+	s.t.Helper()
+	p := s.spawnBridge(name, env...)
+	p.waitReady(30 * time.Second)
+	return p
+}
+
+// spawnBridge starts a bridge process without waiting for it.
+func (s *stack) spawnBridge(name string, env ...string) *bridgeProc {
+	s.t.Helper()
+	t := s.t
+	port, err := centrifugoproc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &bridgeProc{
+		t:        t,
+		name:     name,
+		httpAddr: "127.0.0.1:" + strconv.Itoa(port),
+		logPath:  filepath.Join(t.TempDir(), name+".log"),
+		done:     make(chan struct{}),
+	}
+	logFile, err := os.Create(p.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := []string{
+		"INSTANT_NATS_URL=" + s.nats.URL(),
+		"INSTANT_NATS_NAME=" + name,
+		"INSTANT_CENTRIFUGO_API_URL=" + s.cf.APIURL(),
+		"INSTANT_CENTRIFUGO_API_KEY=" + s.cf.APIKey,
+		"INSTANT_CENTRIFUGO_TIMEOUT=2s",
+		"INSTANT_CHANNELS_FILE=" + s.channelsFile,
+		"INSTANT_BRIDGE_HTTP_ADDR=" + p.httpAddr,
+		"INSTANT_LOG_LEVEL=warn",
+		"INSTANT_SHUTDOWN_TIMEOUT=10s",
+	}
+	p.cmd = exec.Command(bridgeBinary(t))
+	p.cmd.Env = append(inheritedEnv(), mergeEnv(vars, env)...)
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		_ = logFile.Close()
+		t.Fatalf("start bridge %s: %v", name, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		p.state = p.cmd.ProcessState
+		_ = logFile.Close()
+		close(p.done)
+	}()
+	t.Cleanup(p.cleanup)
+	return p
+}
+
+// inheritedEnv is the test's environment without any INSTANT_* variable, so
+// that a developer's settings cannot change the bridges under test.
+func inheritedEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "INSTANT_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// mergeEnv returns base with the KEY=VALUE pairs of over replacing or added.
+func mergeEnv(base, over []string) []string {
+	idx := map[string]int{}
+	out := append([]string(nil), base...)
+	for i, kv := range out {
+		k, _, _ := strings.Cut(kv, "=")
+		idx[k] = i
+	}
+	for _, kv := range over {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+func (p *bridgeProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitReady polls /readyz until it answers 200, failing the test when the
+// process exits or d passes.
+func (p *bridgeProc) waitReady(d time.Duration) {
+	p.t.Helper()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(d)
+	last := "no answer"
+	for {
+		if p.exited() {
+			p.t.Fatalf("bridge %s exited during start (%s); output:\n%s", p.name, p.state, p.output())
+		}
+		resp, err := client.Get("http://" + p.httpAddr + "/readyz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(body))
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("bridge %s not ready after %v: %s; output:\n%s", p.name, d, last, p.output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// signal sends sig to the process (its own process group).
+func (p *bridgeProc) signal(sig syscall.Signal) {
+	p.t.Helper()
+	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !p.exited() {
+		p.t.Fatalf("signal %s to bridge %s: %v", sig, p.name, err)
+	}
+}
+
+// wait waits up to d for the process to exit and returns its state, or nil.
+func (p *bridgeProc) wait(d time.Duration) *os.ProcessState {
+	select {
+	case <-p.done:
+		return p.state
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// cleanup stops the process (SIGTERM, SIGKILL after a grace period) and
+// prints its output when the test failed.
+func (p *bridgeProc) cleanup() {
+	if !p.exited() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		if p.wait(12*time.Second) == nil {
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	}
+	if p.t.Failed() {
+		p.t.Logf("bridge %s (%s) output:\n%s", p.name, p.state, p.output())
+	}
+}
+
+// output is the process's log, at most its last 64 KiB.
+func (p *bridgeProc) output() string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 64<<10 {
+		b = append([]byte("…\n"), b[len(b)-64<<10:]...)
+	}
+	return string(b)
+}
+
+// metric sums the samples of one metric (every label set matching the
+// given label fragment, e.g. `kind="nak"`) from the process's /metrics.
+func (p *bridgeProc) metric(name, labels string) (float64, error) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + p.httpAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		if rest == "" || (rest[0] != ' ' && rest[0] != '{') || !strings.Contains(rest, labels) {
+			continue
+		}
+		f := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		sum += v
+	}
+	return sum, sc.Err()
+}
+
+// runCLI runs the bridge binary with args (e.g. dlq replay ...) against the
+// stack's NATS and returns its output.
+func (s *stack) runCLI(args ...string) (string, error) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bridgeBinary(s.t), args...)
+	cmd.Env = append(inheritedEnv(), "INSTANT_NATS_URL="+s.nats.URL())
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// envelope is a publish envelope with a known id.
+func envelope(channel, id string) []byte {
+	return fmt.Appendf(nil, `{"channel":%q,"message":"m","id":%q}`, channel, id)
+}
+
+// makeIDs returns n distinct envelope ids prefix-0 ... prefix-(n-1).
+func makeIDs(prefix string, from, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = prefix + "-" + strconv.Itoa(from+i)
+	}
+	return ids
+}
+
+// publish stores the envelopes through JetStream, chunk at a time with
+// pause between chunks (0: as fast as acks come back), and returns an error
+// unless every one was stored. The id is also the Nats-Msg-Id. It may run in
+// a goroutine of its own (one at a time).
+func (s *stack) publish(channel string, ids []string, chunk int, pause time.Duration) error {
+	if chunk <= 0 {
+		chunk = len(ids)
+	}
+	for start := 0; start < len(ids); start += chunk {
+		end := min(start+chunk, len(ids))
+		futures := make([]jetstream.PubAckFuture, 0, end-start)
+		for _, id := range ids[start:end] {
+			m := &nats.Msg{Subject: publishSubject, Data: envelope(channel, id), Header: nats.Header{}}
+			m.Header.Set(nats.MsgIdHdr, id)
+			f, err := s.js.PublishMsgAsync(m)
+			if err != nil {
+				return fmt.Errorf("publish %s: %w", id, err)
+			}
+			futures = append(futures, f)
+		}
+		select {
+		case <-s.js.PublishAsyncComplete():
+		case <-time.After(20 * time.Second):
+			return fmt.Errorf("publish: JetStream did not ack %d envelopes within 20s", s.js.PublishAsyncPending())
+		}
+		for _, f := range futures {
+			select {
+			case err := <-f.Err():
+				return fmt.Errorf("publish %s: %w", f.Msg().Header.Get(nats.MsgIdHdr), err)
+			case <-f.Ok():
+			}
+		}
+		if pause > 0 && end < len(ids) {
+			time.Sleep(pause) // pacing the producer, not waiting for anything
+		}
+	}
+	return nil
+}
+
+// mustPublish is publish that fails the test; call it from the test's goroutine.
+func (s *stack) mustPublish(channel string, ids []string, chunk int, pause time.Duration) {
+	s.t.Helper()
+	if err := s.publish(channel, ids, chunk, pause); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// publishRetrying stores one envelope, retrying (with the same Nats-Msg-Id,
+// so JetStream deduplicates) until it is stored or d passes; it returns the
+// number of failed attempts.
+func (s *stack) publishRetrying(channel, id string, d time.Duration) (int, error) {
+	deadline := time.Now().Add(d)
+	failed := 0
+	for {
+		m := &nats.Msg{Subject: publishSubject, Data: envelope(channel, id), Header: nats.Header{}}
+		m.Header.Set(nats.MsgIdHdr, id)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := s.js.PublishMsg(ctx, m)
+		cancel()
+		if err == nil {
+			return failed, nil
+		}
+		failed++
+		if time.Now().After(deadline) {
+			return failed, fmt.Errorf("publish %s: still failing after %v: %w", id, d, err)
+		}
+		time.Sleep(50 * time.Millisecond) // retry backoff
+	}
+}
+
+// streamMsgs is the number of envelopes left in the envelope stream (a
+// work queue: acked and terminated ones are removed).
+func (s *stack) streamMsgs() (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := s.js.Stream(ctx, envelopeStream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
+}
+
+// ackPending is the number of envelopes the bridges' consumer was handed
+// and has not acked yet.
+func (s *stack) ackPending() (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := s.js.Consumer(ctx, envelopeStream, consumerName)
+	if err != nil {
+		return 0, err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.NumAckPending, nil
+}
+
+// letters lists every dead letter, by envelope id.
+func (s *stack) letters() (map[string][]dlq.Letter, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := dlq.Open(ctx, s.nc, deadLetters)
+	if err != nil {
+		return nil, err
+	}
+	all, err := st.List(ctx, dlq.Filter{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]dlq.Letter{}
+	for _, l := range all {
+		id := l.EnvelopeID
+		if id == "" {
+			var env struct{ ID string }
+			_ = json.Unmarshal(l.Data, &env)
+			id = env.ID
+		}
+		out[id] = append(out[id], l)
+	}
+	return out, nil
+}
+
+// receiver is a websocket subscriber counting the envelope ids it receives.
+type receiver struct {
+	t   *testing.T
+	sub *testenv.Subscriber
+
+	mu      sync.Mutex
+	counts  map[string]int
+	total   int
+	stopped bool
+}
+
+// subscribe connects a websocket client as user "u", subscribes it to
+// channels, and counts what it receives until the test ends.
+func (s *stack) subscribe(channels ...string) *receiver {
+	s.t.Helper()
+	conn, _, err := s.signer.Connection("u", nil, 5*time.Minute)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	r := &receiver{t: s.t, sub: testenv.Connect(s.t, s.cf.WebsocketURL(), conn), counts: map[string]int{}}
+	for _, ch := range channels {
+		tok, _, err := s.signer.Subscription("u", ch, 5*time.Minute)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		r.sub.MustSubscribe(ch, tok)
+	}
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	s.t.Cleanup(func() { close(stop); <-finished })
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-stop:
+				return
+			case p := <-r.sub.Publications():
+				var m struct{ ID string }
+				_ = json.Unmarshal(p.Data, &m)
+				r.mu.Lock()
+				if !r.stopped {
+					r.counts[m.ID]++
+					r.total++
+				}
+				r.mu.Unlock()
+			}
+		}
+	}()
+	return r
+}
+
+// distinct is the number of distinct ids received so far.
+func (r *receiver) distinct() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.counts)
+}
+
+// count is the number of publications received so far.
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.total
+}
+
+// stopCounting makes the receiver ignore what it receives from now on.
+func (r *receiver) stopCounting() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+}
+
+// snapshot copies the counts.
+func (r *receiver) snapshot() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.counts))
+	for k, v := range r.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// waitFor polls until cond returns nil or d passes, and returns the last
+// error (nil when cond held).
+func waitFor(d time.Duration, cond func() error) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := cond()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// account is where every published id ended up.
+type account struct {
+	published    int
+	received     map[string]int          // id -> copies received
+	deadLettered map[string][]dlq.Letter // id -> dead letters
+	missing      []string                // neither received nor dead-lettered
+	unexpected   []string                // received but never published by the test
+	duplicates   int                     // extra copies received
+	dupIDs       int                     // ids received more than once
+	both         int                     // ids received and dead-lettered
+	streamLeft   uint64
+}
+
+func (a *account) String() string {
+	return fmt.Sprintf("%d published: %d delivered (%d duplicate copies of %d ids), %d dead-lettered, %d both delivered and dead-lettered, %d lost, %d unknown ids received, %d left in the stream",
+		a.published, len(a.received)-len(a.unexpected), a.duplicates, a.dupIDs, len(a.deadLettered), a.both, len(a.missing), len(a.unexpected), a.streamLeft)
+}
+
+// settle waits (up to d) until every id was received by one of the
+// receivers or dead-lettered and the envelope stream is empty, then waits
+// briefly for late duplicates and returns the account. It does not fail the
+// test: the caller checks what it expects.
+func (s *stack) settle(ids []string, d time.Duration, rs ...*receiver) *account {
+	s.t.Helper()
+	a := &account{published: len(ids)}
+	collect := func() error {
+		a.received = map[string]int{}
+		for _, r := range rs {
+			for id, n := range r.snapshot() {
+				a.received[id] += n
+			}
+		}
+		var err error
+		if a.deadLettered, err = s.letters(); err != nil {
+			return err
+		}
+		a.missing = a.missing[:0]
+		for _, id := range ids {
+			if a.received[id] == 0 && len(a.deadLettered[id]) == 0 {
+				a.missing = append(a.missing, id)
+			}
+		}
+		if a.streamLeft, err = s.streamMsgs(); err != nil {
+			return err
+		}
+		if len(a.missing) > 0 || a.streamLeft > 0 {
+			return fmt.Errorf("%d ids neither received nor dead-lettered, %d envelopes left in the stream", len(a.missing), a.streamLeft)
+		}
+		return nil
+	}
+	if err := waitFor(d, collect); err != nil {
+		s.t.Logf("not settled after %v: %v", d, err)
+		return a.finish(ids)
+	}
+	// Late duplicates (a redelivery racing the ack) arrive within moments.
+	time.Sleep(500 * time.Millisecond)
+	if err := collect(); err != nil {
+		s.t.Logf("after the grace period: %v", err)
+	}
+	return a.finish(ids)
+}
+
+func (a *account) finish(ids []string) *account {
+	known := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		known[id] = true
+	}
+	a.unexpected, a.duplicates, a.dupIDs, a.both = nil, 0, 0, 0
+	for id, n := range a.received {
+		if !known[id] {
+			a.unexpected = append(a.unexpected, id)
+			continue
+		}
+		if n > 1 {
+			a.duplicates += n - 1
+			a.dupIDs++
+		}
+		if len(a.deadLettered[id]) > 0 {
+			a.both++
+		}
+	}
+	sort.Strings(a.unexpected)
+	sort.Strings(a.missing)
+	return a
+}
+
+// requireNoLoss fails the test if an id is lost, an unknown id arrived or
+// envelopes are left in the stream.
+func (a *account) requireNoLoss(t *testing.T) {
+	t.Helper()
+	if len(a.missing) > 0 {
+		t.Errorf("%d envelopes lost (neither received nor dead-lettered), e.g. %v", len(a.missing), head(a.missing, 10))
+	}
+	if len(a.unexpected) > 0 {
+		t.Errorf("received %d ids the test never published, e.g. %v", len(a.unexpected), head(a.unexpected, 10))
+	}
+	if a.streamLeft > 0 {
+		t.Errorf("%d envelopes left in stream %s, want it empty", a.streamLeft, envelopeStream)
+	}
+}
+
+func head(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// eventually is testenv.Eventually with the test's name in the message.
+func eventually(t *testing.T, d time.Duration, what string, cond func() error) {
+	t.Helper()
+	if err := waitFor(d, cond); err != nil {
+		t.Fatalf("%s: not done after %v: %v", what, d, err)
+	}
+}

@@ -1,0 +1,69 @@
+package faulttest
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestNATSRestart restarts the NATS server (same port, same JetStream
+// storage) while a bridge process forwards a stream of envelopes, and keeps
+// publishing across the restart (retrying, with the same Nats-Msg-Id, what
+// fails while NATS is down): everything stored before and after is
+// delivered.
+func TestNATSRestart(t *testing.T) {
+	s := newStack(t, channelsYAML)
+	p := s.startBridge("bridge", jetstreamEnv...)
+	r := s.subscribe("$users")
+
+	const n = 1000
+	before, after := makeIDs("e", 0, n), makeIDs("e", n, n)
+	all := append(append([]string(nil), before...), after...)
+	start := time.Now()
+	s.mustPublish("$users", before, 0, 0)
+	// Restart while the bridge is still working through the first batch;
+	// the second batch is published from the moment the restart begins, so
+	// its first attempts fail while NATS is down and are retried (with the
+	// same Nats-Msg-Id, so a retry of a stored one is deduplicated).
+	left, err := s.streamMsgs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliveredAtRestart := r.distinct()
+	var retries atomic.Int64
+	published := make(chan error, 1)
+	go func() {
+		for _, id := range after {
+			failed, err := s.publishRetrying("$users", id, 30*time.Second)
+			retries.Add(int64(failed))
+			if err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
+	}()
+	restartAt := time.Now()
+	s.nats.Restart(t)
+	t.Logf("NATS restarted in %v; just before, %d of the first %d were delivered and %d envelopes were in the stream",
+		time.Since(restartAt).Round(time.Millisecond), deliveredAtRestart, n, left)
+	select {
+	case err := <-published:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("publishing did not finish within 45s")
+	}
+	t.Logf("second batch stored after %d failed attempts", retries.Load())
+
+	a := s.settle(all, 40*time.Second, r)
+	t.Logf("%v, in %v", a, time.Since(start).Round(time.Millisecond))
+	a.requireNoLoss(t)
+	if len(a.deadLettered) > 0 {
+		t.Errorf("%d envelopes dead-lettered, want none (Centrifugo was up throughout)", len(a.deadLettered))
+	}
+	if v, err := p.metric("instant_bridge_jetstream_redeliveries_total", ""); err == nil {
+		t.Logf("the bridge received %.0f redeliveries", v)
+	}
+}
