@@ -289,48 +289,53 @@ func (f *Forwarder) dispatch() {
 			}
 			waiting, scanned = waiting[:0], 0
 		}
-		for slots > 0 && len(waiting) > scanned {
-			batch, chans, rest := f.take(waiting, busy, held, scanned)
-			if len(batch) == 0 {
+		if slots > 0 && len(waiting) > scanned {
+			batches, chans, rest := f.take(waiting, busy, held, scanned, slots)
+			if len(batches) == 0 {
 				scanned = len(waiting)
-				break
+			} else {
+				waiting = rest
+				scanned, held = 0, map[string]struct{}{}
 			}
-			waiting = rest
-			scanned, held = 0, map[string]struct{}{}
-			slots--
-			for _, ch := range chans {
-				busy[ch] = struct{}{}
+			for i, batch := range batches {
+				slots--
+				for _, ch := range chans[i] {
+					busy[ch] = struct{}{}
+				}
+				f.outcomes.Add(1)
+				go func() {
+					defer f.outcomes.Done()
+					// Centrifugo has applied the request once send returns: free
+					// its channels before the outcomes are handled.
+					f.send(batch, func() { finished <- batchDone{channels: chans[i]} })
+				}()
 			}
-			f.outcomes.Add(1)
-			go func() {
-				defer f.outcomes.Done()
-				// Centrifugo has applied the request once send returns: free
-				// its channels before the outcomes are handled.
-				f.send(batch, func() { finished <- batchDone{channels: chans} })
-			}()
 		}
 		f.obs.Queue(len(waiting)+len(in), f.cfg.Concurrency-slots)
 	}
 }
 
-// take picks, in order, the items that can go in the next request: up to
-// MaxBatch commands, none touching a busy channel, and none overtaking an
-// earlier item of the same channel that must wait. waiting[:start] are known
-// to be blocked and their channels are in held. It returns the batch, its
-// channels and the items left waiting, in order; held gains the channels of
-// the items it leaves behind.
-func (f *Forwarder) take(waiting []*Item, busy, held map[string]struct{}, start int) (batch []*Item, chans []string, rest []*Item) {
-	inBatch := map[string]struct{}{}
-	n := 0
+// take picks, in order, the items that can go in the next requests, as up
+// to k batches of at most MaxBatch commands. A channel belongs to one batch
+// only, so batches can be in flight at once without reordering a channel;
+// items touching a busy channel wait, and so does every later item of a
+// channel that has an item waiting. waiting[:start] are known to be blocked
+// and their channels are in held, which gains the channels of the items left
+// behind. It returns the batches, the channels of each, and the items left
+// waiting, in order.
+func (f *Forwarder) take(waiting []*Item, busy, held map[string]struct{}, start, k int) (batches [][]*Item, chans [][]string, rest []*Item) {
+	owner := map[string]int{} // channel -> batch in this pass
+	var sizes []int
+	full := 0
 	rest = make([]*Item, start, len(waiting))
 	copy(rest, waiting[:start])
 	for i := start; i < len(waiting); i++ {
 		it := waiting[i]
-		if n >= f.cfg.MaxBatch {
+		if full == k {
 			rest = append(rest, waiting[i:]...)
 			break
 		}
-		blocked := false
+		blocked, target := false, -1
 		for ch := range it.channels {
 			if _, ok := busy[ch]; ok {
 				blocked = true
@@ -340,24 +345,58 @@ func (f *Forwarder) take(waiting []*Item, busy, held map[string]struct{}, start 
 				blocked = true
 				break
 			}
+			if b, ok := owner[ch]; ok {
+				if target >= 0 && target != b {
+					blocked = true // its channels are split over two batches
+					break
+				}
+				target = b
+			}
 		}
-		if blocked || (n > 0 && n+len(it.Commands) > f.cfg.MaxBatch) {
+		if !blocked && target < 0 {
+			if len(batches) < k {
+				batches, chans, sizes = append(batches, nil), append(chans, nil), append(sizes, 0)
+				target = len(batches) - 1
+			} else {
+				target = 0
+				for b := range sizes {
+					if sizes[b] < sizes[target] {
+						target = b
+					}
+				}
+			}
+		}
+		if !blocked && sizes[target] > 0 && sizes[target]+len(it.Commands) > f.cfg.MaxBatch {
+			blocked = true
+		}
+		if blocked {
 			for ch := range it.channels {
 				held[ch] = struct{}{}
 			}
 			rest = append(rest, it)
 			continue
 		}
-		batch = append(batch, it)
-		n += len(it.Commands)
+		batches[target] = append(batches[target], it)
+		wasFull := sizes[target] >= f.cfg.MaxBatch
+		sizes[target] += len(it.Commands)
+		if !wasFull && sizes[target] >= f.cfg.MaxBatch {
+			full++
+		}
 		for ch := range it.channels {
-			if _, ok := inBatch[ch]; !ok {
-				inBatch[ch] = struct{}{}
-				chans = append(chans, ch)
+			if _, ok := owner[ch]; !ok {
+				owner[ch] = target
+				chans[target] = append(chans[target], ch)
 			}
 		}
 	}
-	return batch, chans, rest
+	// A batch opened for an item that then did not fit stays empty: drop it.
+	out, outChans := batches[:0], chans[:0]
+	for b := range batches {
+		if len(batches[b]) > 0 {
+			out, outChans = append(out, batches[b]), append(outChans, chans[b])
+		}
+	}
+	return out, outChans, rest
 }
 
 // send delivers one batch, retrying the whole request while Centrifugo is

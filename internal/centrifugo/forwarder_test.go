@@ -218,7 +218,8 @@ func TestTakeKeepsChannelOrder(t *testing.T) {
 	}
 	a1, b1, a2, c1, ab, d1 := it("a"), it("b"), it("a"), it("c"), it("a", "b"), it("d")
 	busy := map[string]struct{}{"b": {}}
-	batch, chans, rest := f.take([]*Item{a1, b1, a2, c1, ab, d1}, busy, map[string]struct{}{}, 0)
+	batches, chs, rest := f.take([]*Item{a1, b1, a2, c1, ab, d1}, busy, map[string]struct{}{}, 0, 1)
+	batch, chans := one(t, batches, chs)
 	// b1 waits for the busy b; a1, a2, c1 fill the batch (3 commands); ab
 	// touches b (held) and d1 is past the limit.
 	if fmt.Sprint(batch) != fmt.Sprint([]*Item{a1, a2, c1}) {
@@ -233,7 +234,8 @@ func TestTakeKeepsChannelOrder(t *testing.T) {
 	// An item held for a channel holds later items of that channel even
 	// when they could go: here ab is held (b busy) so a later a waits too.
 	a3 := it("a")
-	batch, _, rest = f.take([]*Item{ab, a3, c1}, busy, map[string]struct{}{}, 0)
+	batches, chs, rest = f.take([]*Item{ab, a3, c1}, busy, map[string]struct{}{}, 0, 1)
+	batch, _ = one(t, batches, chs)
 	if fmt.Sprint(batch) != fmt.Sprint([]*Item{c1}) || fmt.Sprint(rest) != fmt.Sprint([]*Item{ab, a3}) {
 		t.Errorf("batch %v rest %v: a3 must not overtake ab", batch, rest)
 	}
@@ -351,7 +353,8 @@ func TestTakeFromStart(t *testing.T) {
 	x2 := &Item{Commands: []Command{{Channel: "x"}}}
 	y := &Item{Commands: []Command{{Channel: "y"}}}
 	held := map[string]struct{}{"x": {}}
-	batch, _, rest := f.take([]*Item{x1, x2, y}, map[string]struct{}{}, held, 1)
+	batches, chs, rest := f.take([]*Item{x1, x2, y}, map[string]struct{}{}, held, 1, 1)
+	batch, _ := one(t, batches, chs)
 	if fmt.Sprint(batch) != fmt.Sprint([]*Item{y}) || fmt.Sprint(rest) != fmt.Sprint([]*Item{x1, x2}) {
 		t.Errorf("batch %v rest %v: want y to go and x1 x2 to keep waiting in order", batch, rest)
 	}
@@ -410,6 +413,51 @@ func TestParsePublishResult(t *testing.T) {
 					t.Errorf("%s: encoding/json gives %+v (%v), fast path %+v", tc.in, ref, err, got)
 				}
 			}
+		}
+	}
+}
+
+// one returns the only batch take made.
+func one(t *testing.T, batches [][]*Item, chans [][]string) ([]*Item, []string) {
+	t.Helper()
+	if len(batches) != 1 || len(chans) != 1 {
+		t.Fatalf("take made %d batches, want 1", len(batches))
+	}
+	return batches[0], chans[0]
+}
+
+// TestTakeSplitsChannelsOverSlots: with several free slots, envelopes of
+// different channels go in different batches that can be in flight at once,
+// and each channel stays in one batch.
+func TestTakeSplitsChannelsOverSlots(t *testing.T) {
+	f := &Forwarder{cfg: Config{MaxBatch: 100}}
+	it := func(chs ...string) *Item {
+		if len(chs) == 1 {
+			return &Item{Commands: []Command{{Channel: chs[0]}}}
+		}
+		return &Item{Commands: []Command{{Channels: chs}}}
+	}
+	a1, b1, a2, c1, b2, ab, d1 := it("a"), it("b"), it("a"), it("c"), it("b"), it("a", "b"), it("d")
+	batches, chans, rest := f.take([]*Item{a1, b1, a2, c1, b2, ab, d1}, map[string]struct{}{}, map[string]struct{}{}, 0, 3)
+	// a -> batch 0, b -> batch 1, c -> batch 2; ab spans batches 0 and 1, so
+	// it waits; d goes to the smallest batch (c's).
+	want := fmt.Sprint([][]*Item{{a1, a2}, {b1, b2}, {c1, d1}})
+	if fmt.Sprint(batches) != want {
+		t.Errorf("batches %v, want %v", batches, want)
+	}
+	if fmt.Sprint(chans) != "[[a] [b] [c d]]" {
+		t.Errorf("channels %v, want [[a] [b] [c d]]", chans)
+	}
+	if fmt.Sprint(rest) != fmt.Sprint([]*Item{ab}) {
+		t.Errorf("rest %v, want [ab]", rest)
+	}
+	seen := map[string]int{}
+	for b, chs := range chans {
+		for _, ch := range chs {
+			if prev, ok := seen[ch]; ok && prev != b {
+				t.Errorf("channel %s in batches %d and %d", ch, prev, b)
+			}
+			seen[ch] = b
 		}
 	}
 }
