@@ -18,11 +18,12 @@ import (
 
 // bridgeProc is the bridge running as a child process in its own process group.
 type bridgeProc struct {
-	cmd     *exec.Cmd
-	done    chan struct{}
-	logPath string
-	addr    string // metrics and health listener
-	logFile *os.File
+	cmd      *exec.Cmd
+	done     chan struct{}
+	logPath  string
+	addr     string // metrics and health listener
+	natsName string // its NATS connection name
+	logFile  *os.File
 }
 
 func startBridge(bin string, env []string, logPath, addr string) (*bridgeProc, error) {
@@ -170,6 +171,16 @@ func (p *bridgeProc) metrics() (bridgeMetrics, error) {
 			m.dropped = v
 		case name == "instant_bridge_receipt_errors_total":
 			m.receiptErrors = v
+		case name == `instant_bridge_centrifugo_requests_total{result="ok"}`:
+			m.requestsOK = v
+		case name == `instant_bridge_jetstream_acks_total{kind="ack"}`:
+			m.acks = v
+		case name == `instant_bridge_jetstream_acks_total{kind="nak"}`:
+			m.naks = v
+		case name == `instant_bridge_jetstream_acks_total{kind="term"}`:
+			m.terms = v
+		case name == "instant_bridge_jetstream_redeliveries_total":
+			m.redeliveries = v
 		}
 	}
 	return m, sc.Err()
@@ -182,6 +193,8 @@ type bridgeMetrics struct {
 	requestBuckets                    []bucket // cumulative histogram of request durations, by le
 	forwarded, rejected, dropped      float64
 	receiptErrors                     float64
+	requestsOK                        float64 // instant_bridge_centrifugo_requests_total{result="ok"}
+	acks, naks, terms, redeliveries   float64 // jetstream mode
 }
 
 // bucket is one cumulative histogram bucket.
@@ -208,7 +221,9 @@ func (m bridgeMetrics) combine(o bridgeMetrics, sign float64) bridgeMetrics {
 		requests: m.requests + sign*o.requests, commands: m.commands + sign*o.commands,
 		requestErrors: m.requestErrors + sign*o.requestErrors, requestSeconds: m.requestSeconds + sign*o.requestSeconds,
 		forwarded: m.forwarded + sign*o.forwarded, rejected: m.rejected + sign*o.rejected, dropped: m.dropped + sign*o.dropped,
-		receiptErrors: m.receiptErrors + sign*o.receiptErrors,
+		receiptErrors: m.receiptErrors + sign*o.receiptErrors, requestsOK: m.requestsOK + sign*o.requestsOK,
+		acks: m.acks + sign*o.acks, naks: m.naks + sign*o.naks, terms: m.terms + sign*o.terms,
+		redeliveries: m.redeliveries + sign*o.redeliveries,
 	}
 	n := max(len(m.requestBuckets), len(o.requestBuckets))
 	for i := range n {
@@ -296,4 +311,20 @@ func procCPU(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / clockTick
+}
+
+// procWrites is the number of write system calls a process has made
+// (syscw in /proc/<pid>/io): every write to a socket, file or pipe.
+func procWrites(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
 }

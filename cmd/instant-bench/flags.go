@@ -29,6 +29,7 @@ type config struct {
 	clientQueue  int      // Centrifugo client.queue_max_size in bytes; 0 keeps its default
 	keep         bool     // keep the temporary directory
 	strict       bool     // a missed target fails the run too
+	jetstream    bool     // also run the bridge in jetstream mode
 }
 
 func parseFlags(args []string, stdout io.Writer) (config, error) {
@@ -59,6 +60,7 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.StringVar(&c.centrifugo, "centrifugo-bin", "", "Centrifugo binary (default: $INSTANT_CENTRIFUGO_BIN, $GOBIN, $GOPATH/bin, $PATH)")
 	fs.IntVar(&c.clientQueue, "client-queue-max-size", 64<<20, "Centrifugo's client.queue_max_size in bytes (set through CENTRIFUGO_CLIENT_QUEUE_MAX_SIZE); its default of 1 MiB lets Centrifugo disconnect the one subscriber as a slow client when a busy machine delays it; 0 keeps the default")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs of Centrifugo and the bridge)")
+	fs.BoolVar(&c.jetstream, "jetstream", false, "also measure the jetstream delivery mode: a second bridge with INSTANT_DELIVERY=jetstream (JetStream on in the embedded nats-server), producers using JetStream async publish; adds a throughput and a latency scenario to every round and counts the bridge's acks and round trips")
 	fs.BoolVar(&c.strict, "strict", false, "exit 1 when a target is missed, not only on lost messages or errors")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `instant-bench: measure Instant's bridge against a real Centrifugo, in one run.
@@ -74,6 +76,13 @@ After a warm-up, each of -rounds rounds runs, back to back:
   3. latency at -rate for -duration/-rounds: direct (one HTTP request per
      event), then through the bridge (paced NATS requests)
 and at the end the bridge's peak RSS (VmHWM) over the whole run is read.
+With -jetstream, JetStream is enabled in nats-server (temporary store dir),
+a second bridge runs with INSTANT_DELIVERY=jetstream on subject instant.js,
+and every round also runs, after 2, a jetstream throughput scenario (-messages
+published with JetStream async publish by -publishers producers, -inflight
+publish acks pending each) and, after 3, a jetstream latency scenario; the
+report then counts the jetstream bridge's acks, its requests that expect a
+reply and its messages as NATS sees them.
 Prints a Markdown report. Exits 1 when a message is lost or a publish fails
 (or, with -strict, a target is missed), 2 when the run cannot be set up.
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -175,7 +176,11 @@ func (b *bench) report(r *results) {
 	p("")
 	p("| Path | Sent | Delivered | Lost | Achieved send rate | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) |")
 	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
-	for _, s := range []*scenario{dl, bl} {
+	latRows := []*scenario{dl, bl}
+	if len(r.jsLat) > 0 {
+		latRows = append(latRows, merge("3c. jetstream latency", r.jsLat))
+	}
+	for _, s := range latRows {
 		sendRate := 0.0
 		if s.sendTime > 0 {
 			sendRate = float64(s.sent) / s.sendTime.Seconds()
@@ -221,7 +226,11 @@ func (b *bench) report(r *results) {
 	p("")
 	p("| Scenario | Wall | Benchmark process | Centrifugo | Bridge | Bridge requests | Commands per request | Mean request time (ms) | Bridge VmHWM after |")
 	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
-	for _, s := range []*scenario{merge("1. direct throughput", r.directTP), merge("2. bridge throughput", r.bridgeTP), dl, bl} {
+	cpuRows := []*scenario{merge("1. direct throughput", r.directTP), merge("2. bridge throughput", r.bridgeTP), dl, bl}
+	if len(r.jsTP) > 0 {
+		cpuRows = append(cpuRows, merge("2b. jetstream throughput", r.jsTP), merge("3c. jetstream latency", r.jsLat))
+	}
+	for _, s := range cpuRows {
 		reqs, per, reqTime, hwm := "-", "-", "-", "-"
 		if s.viaBridge {
 			reqs = thousands(s.bridge.requests)
@@ -237,10 +246,19 @@ func (b *bench) report(r *results) {
 	p("")
 	p("Bridge request time is measured by the bridge around gocent's `SendPipe` (its JSON encoding of the batch, the HTTP round trip and the decoding of the replies).")
 	p("")
+	if len(r.jsTP) > 0 {
+		b.reportJetStream(p, r)
+	}
 	var notes []string
 	for _, s := range r.all() {
 		if s.errDetail != "" {
 			notes = append(notes, fmt.Sprintf("%s errors: %s", s.name, s.errDetail))
+		}
+		if s.reordered > 0 {
+			notes = append(notes, fmt.Sprintf("%s: %d deliveries arrived after a later message of the same producer", s.name, s.reordered))
+		}
+		if s.bridge.naks > 0 || s.bridge.terms > 0 || s.bridge.redeliveries > 0 {
+			notes = append(notes, fmt.Sprintf("%s jetstream bridge: %.0f naks, %.0f terms (dead letters), %.0f redeliveries", s.name, s.bridge.naks, s.bridge.terms, s.bridge.redeliveries))
 		}
 		if s.bridge.rejected > 0 || s.bridge.dropped > 0 || s.bridge.requestErrors > 0 || s.bridge.receiptErrors > 0 {
 			notes = append(notes, fmt.Sprintf("%s bridge metrics: %.0f rejected, %.0f slow-consumer drops, %.0f failed Centrifugo requests, %.0f receipt errors",
@@ -269,4 +287,104 @@ func (b *bench) report(r *results) {
 		}
 		p("")
 	}
+}
+
+// per is n/d with three decimals, "-" when d is 0.
+func per(n, d float64) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", n/d)
+}
+
+// median of v (0 when empty).
+func median(v []float64) float64 {
+	v = slices.Sorted(slices.Values(v))
+	switch {
+	case len(v) == 0:
+		return 0
+	case len(v)%2 == 1:
+		return v[len(v)/2]
+	default:
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+}
+
+// reportJetStream prints the -jetstream section.
+func (b *bench) reportJetStream(p func(string, ...any), r *results) {
+	c := b.cfg
+	p("### JetStream mode")
+	p("")
+	p("A second bridge process with `INSTANT_DELIVERY=jetstream` and `INSTANT_SUBJECT=%s` (otherwise the same settings), consuming the stream `%s` (file storage in the temporary directory, work queue) through the durable pull consumer `%s`. Producers: %d connections publishing with JetStream async publish (`jetstream.PublishAsync`), at most %d publish acks pending each, all awaited; the publish acks are the producers' round trips, not the bridge's. The core bridge runs alongside on `%s`, idle during these scenarios.", jsSubject, jsStream, jsConsumer, c.publishers, c.inflight, subject)
+	p("")
+	p("| Round | Direct msg/s | Core bridge msg/s | JetStream msg/s | JetStream/core | JetStream/direct | Stored/s (publish acks) | Lost | Duplicates | Out of order | Latency p50 (ms) | p99 (ms) | Publish errors |")
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	var vsCore, vsDirect []float64
+	for i, s := range r.jsTP {
+		d, cb := r.directTP[i].rate(), r.bridgeTP[i].rate()
+		rc, rd := 0.0, 0.0
+		if cb > 0 {
+			rc = s.rate() / cb
+		}
+		if d > 0 {
+			rd = s.rate() / d
+		}
+		vsCore, vsDirect = append(vsCore, rc), append(vsDirect, rd)
+		stored := 0.0
+		if s.sendTime > 0 {
+			stored = float64(s.sent) / s.sendTime.Seconds()
+		}
+		p("| %d | %s | %s | %s | %.2f | %.2f | %s | %d | %d | %d | %s | %s | %d |", i+1, thousands(d), thousands(cb), thousands(s.rate()), rc, rd,
+			thousands(stored), s.lost(), s.dups, s.reordered, ms(s.pct(0.5)), ms(s.pct(0.99)), s.errors+s.unanswered)
+	}
+	p("")
+	p("Medians of the rounds: jetstream/core bridge %.2f, jetstream/direct %.2f. Delivered/s: first publish to last delivery, as for the other scenarios. Stored/s: envelopes / (first publish to the last publish ack).", median(vsCore), median(vsDirect))
+	p("")
+	_, bl := r.latency()
+	jl := merge("3c. jetstream latency", r.jsLat)
+	p("Latency at %s envelopes/s (table above): p50 %s ms, p99 %s ms through the jetstream bridge vs %s / %s ms through the core bridge. Peak RSS of the jetstream bridge: %s VmHWM (VmRSS at end %s).",
+		thousands(float64(c.rate)), ms(jl.pct(0.5)), ms(jl.pct(0.99)), ms(bl.pct(0.5)), ms(bl.pct(0.99)), mib(r.jsMem.hwm), mib(r.jsMem.rss))
+	p("")
+
+	tp := merge("2b. jetstream throughput", r.jsTP)
+	p("#### Acks")
+	p("")
+	p("Summed over the rounds. Acks sent: the bridge's `instant_bridge_jetstream_acks_total{kind=\"ack\"}`; acks on NATS: messages on `$JS.ACK.>` seen by a subscription of the benchmark (only the bridge acks in this setup), and how many of them carried a reply subject (a reply subject is how a NATS message asks for an answer: an ack without one gets none).")
+	p("")
+	p("| Scenario | Envelopes delivered | Centrifugo requests | Commands per request | Acks sent | Naks / terms / redeliveries | Acks on NATS | … with a reply subject | Acks per Centrifugo request | Acks per envelope |")
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, s := range []*scenario{tp, jl} {
+		m := s.bridge
+		p("| %s | %d | %s | %s | %s | %.0f / %.0f / %.0f | %s | %d | %s | %s |", s.name, s.delivered, thousands(m.requests), per(m.commands, m.requests),
+			thousands(m.acks), m.naks, m.terms, m.redeliveries, thousands(float64(s.js.acks)), s.js.acksWithReply,
+			per(m.acks, m.requests), per(m.acks, float64(s.delivered)))
+	}
+	p("")
+	if v, ok := b.js.watch.firstAckSubject.Load().(string); ok {
+		p("An ack as NATS saw it (subject, then body): `%s`.", v)
+		p("")
+	}
+
+	p("#### Round trips and messages between the bridge and NATS")
+	p("")
+	p("Requests expecting a reply: JetStream API requests seen on `$JS.API.>` by the benchmark's subscription (pull requests `CONSUMER.MSG.NEXT.%s.%s`, each asking for up to a batch of envelopes; `CONSUMER.INFO`, the bridge's 2-second lag poll; any other). Messages published by / delivered to the bridge: the server's counters of the bridge's connection (`in_msgs` / `out_msgs` of its Connz, as `/connz` shows them). Write syscalls: `syscw` of `/proc/<pid>/io`, every `write` of the bridge process (NATS and Centrifugo sockets, logs). Core bridge rows for comparison: it answers every request with a receipt.", jsStream, jsConsumer)
+	p("")
+	p("| Scenario | Envelopes | Pull requests | Consumer info | Other API | Requests expecting a reply per envelope | Messages published by the bridge | per envelope | Messages delivered to the bridge | per envelope | Bridge write syscalls | per envelope |")
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, s := range []*scenario{merge("2. bridge throughput (core)", r.bridgeTP), tp, merge("3b. bridge latency (core)", r.bridgeLat), jl} {
+		pulls, infos, other, rt := "-", "-", "-", "-"
+		if s.jetstream {
+			pulls, infos, other = thousands(float64(s.js.pulls)), thousands(float64(s.js.infos)), thousands(float64(s.js.otherAPI))
+			rt = per(float64(s.js.apiWithReply), float64(s.delivered))
+		}
+		d := float64(s.delivered)
+		p("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |", s.name, s.delivered, pulls, infos, other, rt,
+			thousands(float64(s.conn.inMsgs)), per(float64(s.conn.inMsgs), d), thousands(float64(s.conn.outMsgs)), per(float64(s.conn.outMsgs), d),
+			thousands(float64(s.writes)), per(float64(s.writes), d))
+	}
+	p("")
+	st := r.jsState
+	p("After the run: %d envelopes left in the stream, %d dead letters, %d delivered and not acked, %d pending, %d redelivered now (consumer info).%s",
+		st.streamMsgs, st.dlqMsgs, st.ackPending, st.pending, st.redeliveredNow, map[bool]string{true: " Errors: " + st.err, false: ""}[st.err != ""])
+	p("")
 }

@@ -15,20 +15,32 @@ import (
 // errFailed marks a run that completed but failed its checks (exit 1).
 var errFailed = errors.New("benchmark failed")
 
-// Run tags carried in every message's data: warm-ups, then four per round.
+// Run tags carried in every message's data: warm-ups, then one per
+// scenario of each round (kinds per round).
 const (
 	runWarmupDirect = iota + 1
 	runWarmupBridge
+	runWarmupJetStream
 	runFirstRound
 )
 
-func runTag(round, i int) int { return runFirstRound + 4*round + i }
+func runTag(round, i, kinds int) int { return runFirstRound + kinds*round + i }
+
+// path is how a scenario's messages reach Centrifugo.
+type path int
+
+const (
+	pathDirect    path = iota // HTTP API
+	pathBridge                // NATS requests through the core-mode bridge
+	pathJetStream             // JetStream async publish, through the jetstream-mode bridge
+)
 
 // scenario is the measurement of one scenario (or, merged, of one kind
 // over all rounds).
 type scenario struct {
 	name      string
 	viaBridge bool
+	jetstream bool // via the jetstream-mode bridge
 	paced     bool // latency scenario at a fixed rate
 
 	sent       int
@@ -47,6 +59,11 @@ type scenario struct {
 	cpuBench, cpuCF, cpuBridge time.Duration
 	bridge                     bridgeMetrics // deltas over the scenario, bridge scenarios
 	bridgeHWM                  int64         // bridge VmHWM after the scenario
+
+	reordered int       // deliveries older than one already delivered from the same producer
+	conn      connStats // the bridge's NATS connection, as the server counts it (deltas)
+	writes    int64     // the bridge's write system calls (delta)
+	js        jsCounts  // jetstream scenarios: acks and API requests seen on NATS (deltas)
 }
 
 func (s *scenario) lost() int { return s.sent - s.delivered }
@@ -72,7 +89,11 @@ func merge(name string, parts []*scenario) *scenario {
 	m := &scenario{name: name}
 	var details []string
 	for _, s := range parts {
-		m.viaBridge, m.paced = s.viaBridge, s.paced
+		m.viaBridge, m.paced, m.jetstream = s.viaBridge, s.paced, s.jetstream
+		m.reordered += s.reordered
+		m.conn = m.conn.add(s.conn)
+		m.writes += s.writes
+		m.js = m.js.add(s.js)
 		m.sent += s.sent
 		m.delivered += s.delivered
 		m.dups += s.dups
@@ -101,7 +122,10 @@ type results struct {
 	warmup               []*scenario
 	directTP, bridgeTP   []*scenario // one per round
 	directLat, bridgeLat []*scenario // one per round
+	jsTP, jsLat          []*scenario // one per round, with -jetstream
 	bridgeMem            procMem
+	jsMem                procMem // the jetstream bridge's
+	jsState              jsState // stream and consumer after the run
 	strays               int
 	disconnects          []string
 	bridgeExited         bool
@@ -110,7 +134,7 @@ type results struct {
 
 func (r *results) all() []*scenario {
 	all := slices.Clone(r.warmup)
-	for _, l := range [][]*scenario{r.directTP, r.bridgeTP, r.directLat, r.bridgeLat} {
+	for _, l := range [][]*scenario{r.directTP, r.bridgeTP, r.jsTP, r.directLat, r.bridgeLat, r.jsLat} {
 		all = append(all, l...)
 	}
 	return all
@@ -166,6 +190,15 @@ func (r *results) verdict(strict bool) error {
 		if s.errors > 0 || s.unanswered > 0 {
 			problems = append(problems, fmt.Sprintf("%s: %d errors, %d unanswered requests", s.name, s.errors, s.unanswered))
 		}
+		if s.viaBridge && s.reordered > 0 {
+			problems = append(problems, fmt.Sprintf("%s: %d deliveries out of order", s.name, s.reordered))
+		}
+	}
+	if st := r.jsState; st.err != "" || st.streamMsgs > 0 || st.dlqMsgs > 0 || st.ackPending > 0 {
+		if len(r.jsTP) > 0 {
+			problems = append(problems, fmt.Sprintf("jetstream state after the run: %d envelopes left in the stream, %d dead letters, %d unacked %s",
+				st.streamMsgs, st.dlqMsgs, st.ackPending, st.err))
+		}
 	}
 	if len(r.disconnects) > 0 {
 		problems = append(problems, fmt.Sprintf("subscriber disconnected %d times", len(r.disconnects)))
@@ -209,6 +242,10 @@ func (b *bench) runScenarios(ctx context.Context) (*results, error) {
 			res.bridgeExited = true
 			return nil, fmt.Errorf("bridge exited before %s:\n%s", name, b.bridge.logTail())
 		}
+		if b.jsBridge != nil && b.jsBridge.exited() {
+			res.bridgeExited = true
+			return nil, fmt.Errorf("jetstream bridge exited before %s:\n%s", name, b.jsBridge.logTail())
+		}
 		b.logf("%s", name)
 		_, before := b.sub.problems()
 		s, err := f()
@@ -227,10 +264,14 @@ func (b *bench) runScenarios(ctx context.Context) (*results, error) {
 		}
 		return s, nil
 	}
-	for i, viaBridge := range []bool{false, true} {
-		name := []string{"warm-up direct", "warm-up bridge"}[i]
+	warmups := []path{pathDirect, pathBridge}
+	if b.js != nil {
+		warmups = append(warmups, pathJetStream)
+	}
+	for i, pa := range warmups {
+		name := []string{"warm-up direct", "warm-up bridge", "warm-up jetstream"}[i]
 		s, err := step(name, func() (*scenario, error) {
-			return b.throughput(ctx, name, runWarmupDirect+i, b.cfg.warmup, viaBridge, direct, producers)
+			return b.throughput(ctx, name, runWarmupDirect+i, b.cfg.warmup, pa, direct, producers)
 		})
 		if err != nil {
 			return nil, err
@@ -238,28 +279,36 @@ func (b *bench) runScenarios(ctx context.Context) (*results, error) {
 		res.warmup = append(res.warmup, s)
 	}
 	perRound := time.Duration(int64(b.cfg.duration) / int64(b.cfg.rounds))
-	kinds := []struct {
+	type kind struct {
 		name string
 		dst  *[]*scenario
 		run  func(name string, tag int) (*scenario, error)
-	}{
-		{"1. direct throughput", &res.directTP, func(name string, tag int) (*scenario, error) {
-			return b.throughput(ctx, name, tag, b.cfg.messages, false, direct, producers)
-		}},
-		{"2. bridge throughput", &res.bridgeTP, func(name string, tag int) (*scenario, error) {
-			return b.throughput(ctx, name, tag, b.cfg.messages, true, direct, producers)
-		}},
-		{"3a. direct latency", &res.directLat, func(name string, tag int) (*scenario, error) {
+	}
+	tp := func(name string, dst *[]*scenario, pa path) kind {
+		return kind{name, dst, func(name string, tag int) (*scenario, error) {
+			return b.throughput(ctx, name, tag, b.cfg.messages, pa, direct, producers)
+		}}
+	}
+	kinds := []kind{tp("1. direct throughput", &res.directTP, pathDirect), tp("2. bridge throughput", &res.bridgeTP, pathBridge)}
+	if b.js != nil {
+		kinds = append(kinds, tp("2b. jetstream throughput", &res.jsTP, pathJetStream))
+	}
+	kinds = append(kinds,
+		kind{"3a. direct latency", &res.directLat, func(name string, tag int) (*scenario, error) {
 			return b.directLatency(ctx, name, tag, perRound, direct)
 		}},
-		{"3b. bridge latency", &res.bridgeLat, func(name string, tag int) (*scenario, error) {
+		kind{"3b. bridge latency", &res.bridgeLat, func(name string, tag int) (*scenario, error) {
 			return b.bridgeLatency(ctx, name, tag, perRound, producers[0], direct)
-		}},
+		}})
+	if b.js != nil {
+		kinds = append(kinds, kind{"3c. jetstream latency", &res.jsLat, func(name string, tag int) (*scenario, error) {
+			return b.jetstreamLatency(ctx, name, tag, perRound, direct)
+		}})
 	}
 	for round := range b.cfg.rounds {
 		for i, k := range kinds {
 			name := fmt.Sprintf("%s (round %d)", k.name, round+1)
-			s, err := step(name, func() (*scenario, error) { return k.run(name, runTag(round, i)) })
+			s, err := step(name, func() (*scenario, error) { return k.run(name, runTag(round, i, len(kinds))) })
 			if err != nil {
 				return nil, err
 			}
@@ -271,20 +320,38 @@ func (b *bench) runScenarios(ctx context.Context) (*results, error) {
 		return nil, fmt.Errorf("bridge memory: %w", err)
 	}
 	res.bridgeExited = b.bridge.exited()
+	if b.jsBridge != nil {
+		if res.jsMem, err = readProcMem(b.jsBridge.pid()); err != nil {
+			return nil, fmt.Errorf("jetstream bridge memory: %w", err)
+		}
+		res.bridgeExited = res.bridgeExited || b.jsBridge.exited()
+		res.jsState = b.js.state(ctx)
+	}
 	res.strays, res.disconnects = b.sub.problems()
 	res.wall = time.Since(start)
 	return res, nil
 }
 
-// measure wraps a scenario: CPU and bridge counters before and after, the
-// wait for deliveries, and the tally.
-func (b *bench) measure(ctx context.Context, s *scenario, run, total int, send func() (firstSend time.Time, err error)) error {
-	t := b.sub.expect(run, total)
-	m0, err := b.bridge.metrics()
+// measure wraps a scenario: CPU and counters of the bridge bp (nil for a
+// direct scenario: the core bridge's are read, and stay at zero) before and
+// after, the wait for deliveries, and the tally. With producers > 0 the
+// subscriber checks their order (see tally).
+func (b *bench) measure(ctx context.Context, s *scenario, bp *bridgeProc, run, total, producers int, send func() (firstSend time.Time, err error)) error {
+	if bp == nil {
+		bp = b.bridge
+	}
+	t := b.sub.expect(run, total, producers)
+	m0, err := bp.metrics()
 	if err != nil {
 		return fmt.Errorf("bridge metrics: %w", err)
 	}
-	cpu0 := [3]time.Duration{procCPU(0), procCPU(b.cfPID), procCPU(b.bridge.pid())}
+	var w0 jsCounts
+	if s.jetstream {
+		w0 = b.js.watch.snapshot()
+	}
+	c0, _ := connStatsOf(b.nats, bp.natsName)
+	wr0 := procWrites(bp.pid())
+	cpu0 := [3]time.Duration{procCPU(0), procCPU(b.cfPID), procCPU(bp.pid())}
 	first, err := send()
 	if err != nil {
 		return err
@@ -293,17 +360,27 @@ func (b *bench) measure(ctx context.Context, s *scenario, run, total int, send f
 	if err != nil {
 		return err
 	}
-	s.cpuBench, s.cpuCF, s.cpuBridge = procCPU(0)-cpu0[0], procCPU(b.cfPID)-cpu0[1], procCPU(b.bridge.pid())-cpu0[2]
-	m1, err := b.bridge.metrics()
+	if s.jetstream {
+		b.settleAcks(ctx, m0, w0, got.distinct, 5*time.Second)
+	}
+	s.cpuBench, s.cpuCF, s.cpuBridge = procCPU(0)-cpu0[0], procCPU(b.cfPID)-cpu0[1], procCPU(bp.pid())-cpu0[2]
+	m1, err := bp.metrics()
 	if err != nil {
 		return fmt.Errorf("bridge metrics: %w", err)
 	}
 	s.bridge = m1.sub(m0)
-	if mem, err := readProcMem(b.bridge.pid()); err == nil {
+	if s.jetstream {
+		s.js = b.js.watch.snapshot().sub(w0)
+	}
+	if c1, err := connStatsOf(b.nats, bp.natsName); err == nil {
+		s.conn = c1.sub(c0)
+	}
+	s.writes = procWrites(bp.pid()) - wr0
+	if mem, err := readProcMem(bp.pid()); err == nil {
 		s.bridgeHWM = mem.hwm
 	}
 	s.sent = total
-	s.delivered, s.dups = got.distinct, got.dups
+	s.delivered, s.dups, s.reordered = got.distinct, got.dups, got.reordered
 	if !got.last.IsZero() {
 		s.elapsed = got.last.Sub(first)
 	}
@@ -313,38 +390,56 @@ func (b *bench) measure(ctx context.Context, s *scenario, run, total int, send f
 }
 
 // throughput sends total messages as fast as possible with
-// b.cfg.publishers senders: direct (gocent Pipe) or through the bridge
-// (NATS requests with receipts).
-func (b *bench) throughput(ctx context.Context, name string, run, total int, viaBridge bool, direct directPayload, producers []*natsProducer) (*scenario, error) {
-	s := &scenario{name: name, viaBridge: viaBridge}
+// b.cfg.publishers senders: direct (gocent Pipe), through the bridge (NATS
+// requests with receipts) or through the jetstream bridge (JetStream async
+// publish, publish acks awaited).
+func (b *bench) throughput(ctx context.Context, name string, run, total int, pa path, direct directPayload, producers []*natsProducer) (*scenario, error) {
+	s := &scenario{name: name, viaBridge: pa != pathDirect, jetstream: pa == pathJetStream}
 	var (
 		errs    errorCounts
 		slowest maxDuration
+		bp      *bridgeProc
 	)
-	err := b.measure(ctx, s, run, total, func() (time.Time, error) {
+	if pa == pathJetStream {
+		bp = b.jsBridge
+	}
+	n := b.cfg.publishers
+	err := b.measure(ctx, s, bp, run, total, n, func() (time.Time, error) {
 		first := time.Now()
 		var wg sync.WaitGroup
-		n := b.cfg.publishers
 		for i := range n {
 			lo, hi := total*i/n, total*(i+1)/n
 			wg.Go(func() {
-				if !viaBridge {
+				switch pa {
+				case pathDirect:
 					directPipe(ctx, b.api, direct, run, lo, hi, b.cfg.pipe, &errs, &slowest)
-					return
-				}
-				p := producers[i]
-				buf := make([]byte, 0, 128)
-				for seq := lo; seq < hi; seq++ {
-					if p.send(ctx, envelopeBytes(buf[:0], direct.channel(seq), run, seq)) != nil {
-						return
+				case pathBridge:
+					p := producers[i]
+					buf := make([]byte, 0, 128)
+					for seq := lo; seq < hi; seq++ {
+						if p.send(ctx, envelopeBytes(buf[:0], direct.channel(seq), run, seq)) != nil {
+							return
+						}
+					}
+				case pathJetStream:
+					p := b.js.producers[i]
+					for seq := lo; seq < hi && ctx.Err() == nil; seq++ {
+						if p.send(envelopeBytes(nil, direct.channel(seq), run, seq)) != nil {
+							return
+						}
 					}
 				}
 			})
 		}
 		wg.Wait()
-		if viaBridge {
+		switch pa {
+		case pathBridge:
 			for _, p := range producers {
 				s.unanswered += p.waitReceipts(ctx, b.cfg.drainTimeout)
+			}
+		case pathJetStream:
+			for _, p := range b.js.producers {
+				s.unanswered += p.waitAcks(ctx, b.cfg.drainTimeout)
 			}
 		}
 		s.sendTime = time.Since(first)
@@ -353,8 +448,13 @@ func (b *bench) throughput(ctx context.Context, name string, run, total int, via
 	if err != nil {
 		return nil, err
 	}
-	if viaBridge {
+	switch pa {
+	case pathBridge:
 		for _, p := range producers {
+			p.failed.take(&errs)
+		}
+	case pathJetStream:
+		for _, p := range b.js.producers {
 			p.failed.take(&errs)
 		}
 	}
@@ -375,7 +475,8 @@ func (b *bench) directLatency(ctx context.Context, name string, run int, d time.
 		errs    errorCounts
 		slowest maxDuration
 	)
-	err := b.measure(ctx, s, run, total, func() (time.Time, error) {
+	// Concurrent workers: no order to check.
+	err := b.measure(ctx, s, nil, run, total, 0, func() (time.Time, error) {
 		jobs := make(chan int, total)
 		var wg sync.WaitGroup
 		for range latencyWorkers {
@@ -409,7 +510,7 @@ func (b *bench) bridgeLatency(ctx context.Context, name string, run int, d time.
 	s := &scenario{name: name, viaBridge: true, paced: true}
 	total := int(float64(b.cfg.rate) * d.Seconds())
 	okBefore := p.ok.Load()
-	err := b.measure(ctx, s, run, total, func() (time.Time, error) {
+	err := b.measure(ctx, s, nil, run, total, 1, func() (time.Time, error) {
 		buf := make([]byte, 0, 128)
 		first := time.Now()
 		s.sendTime = pace(ctx, total, b.cfg.rate, func(i int) {
@@ -428,6 +529,33 @@ func (b *bench) bridgeLatency(ctx context.Context, name string, run int, d time.
 	s.errors, s.errDetail = errs.total(), errs.String()
 	if n := p.ok.Load() - okBefore; int(n)+s.errors+s.unanswered != total {
 		s.errDetail += fmt.Sprintf(" (%d ok receipts for %d requests)", n, total)
+	}
+	return s, nil
+}
+
+// jetstreamLatency publishes at b.cfg.rate from one JetStream producer
+// (async publish, publish acks awaited asynchronously).
+func (b *bench) jetstreamLatency(ctx context.Context, name string, run int, d time.Duration, direct directPayload) (*scenario, error) {
+	s := &scenario{name: name, viaBridge: true, jetstream: true, paced: true}
+	total := int(float64(b.cfg.rate) * d.Seconds())
+	p := b.js.producers[0]
+	okBefore := p.ok.Load()
+	err := b.measure(ctx, s, b.jsBridge, run, total, 1, func() (time.Time, error) {
+		first := time.Now()
+		s.sendTime = pace(ctx, total, b.cfg.rate, func(i int) {
+			_ = p.send(envelopeBytes(nil, direct.channel(i), run, i))
+		})
+		s.unanswered = p.waitAcks(ctx, b.cfg.drainTimeout)
+		return first, ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	var errs errorCounts
+	p.failed.take(&errs)
+	s.errors, s.errDetail = errs.total(), errs.String()
+	if n := p.ok.Load() - okBefore; int(n)+s.errors+s.unanswered != total {
+		s.errDetail += fmt.Sprintf(" (%d publish acks for %d publishes)", n, total)
 	}
 	return s, nil
 }

@@ -29,17 +29,19 @@ type bench struct {
 	out  io.Writer // the report
 	log  io.Writer // progress
 
-	dir     string
-	modRoot string
-	nats    *server.Server
-	natsURL string
-	cf      *centrifugoproc.Server
-	cfPID   int
-	apiKey  string
-	bridge  *bridgeProc
-	sub     *subscriber
-	api     *gocent.Client // direct publishes
-	info    machineInfo
+	dir      string
+	modRoot  string
+	nats     *server.Server
+	natsURL  string
+	cf       *centrifugoproc.Server
+	cfPID    int
+	apiKey   string
+	bridge   *bridgeProc
+	js       *jsSide     // -jetstream: the second bridge's producers and observers
+	jsBridge *bridgeProc // -jetstream: the bridge in jetstream mode
+	sub      *subscriber
+	api      *gocent.Client // direct publishes
+	info     machineInfo
 
 	closers []func() // run in reverse order by close
 }
@@ -80,6 +82,10 @@ func (b *bench) setup(ctx context.Context) error {
 
 	b.logf("starting nats-server")
 	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, MaxPayload: 1 << 20}
+	if b.cfg.jetstream {
+		opts.JetStream = true
+		opts.StoreDir = filepath.Join(b.dir, "jetstream")
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return fmt.Errorf("nats-server: %w", err)
@@ -129,7 +135,6 @@ func (b *bench) setup(ctx context.Context) error {
 		}},
 	})
 
-	b.logf("starting bridge")
 	chFile := filepath.Join(b.dir, "channels.yaml")
 	yaml := "channels:\n"
 	for _, ch := range b.cfg.channelNames() {
@@ -138,31 +143,20 @@ func (b *bench) setup(ctx context.Context) error {
 	if err := os.WriteFile(chFile, []byte(yaml), 0o600); err != nil {
 		return err
 	}
-	port, err := centrifugoproc.FreePort()
-	if err != nil {
+	b.logf("starting bridge")
+	if b.bridge, err = b.startBridge(ctx, bin, chFile, "instant-bench-bridge", "bridge.log"); err != nil {
 		return err
 	}
-	env := []string{
-		"INSTANT_NATS_URL=" + b.natsURL,
-		"INSTANT_NATS_NAME=instant-bench-bridge",
-		"INSTANT_CENTRIFUGO_API_URL=" + b.cf.APIURL(),
-		"INSTANT_CENTRIFUGO_API_KEY=" + b.apiKey,
-		"INSTANT_CHANNELS_FILE=" + chFile,
-		"INSTANT_SITE_NAME=bench",
-		fmt.Sprintf("INSTANT_BRIDGE_HTTP_ADDR=127.0.0.1:%d", port),
-		"INSTANT_LOG_LEVEL=warn",
-	}
-	b.bridge, err = startBridge(bin, append(env, b.cfg.bridgeEnv...), filepath.Join(b.dir, "bridge.log"), fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		return err
-	}
-	b.closers = append(b.closers, func() {
-		if err := b.bridge.stop(10 * time.Second); err != nil {
-			b.logf("stop bridge: %v", err)
+	if b.cfg.jetstream {
+		b.logf("starting bridge in jetstream mode")
+		b.jsBridge, err = b.startBridge(ctx, bin, chFile, jsBridgeName, "bridge-jetstream.log",
+			"INSTANT_DELIVERY=jetstream", "INSTANT_SUBJECT="+jsSubject)
+		if err != nil {
+			return err
 		}
-	})
-	if err := b.bridge.waitReady(ctx, 30*time.Second); err != nil {
-		return err
+		if err := b.startJetStreamSide(ctx); err != nil {
+			return err
+		}
 	}
 
 	b.logf("connecting the subscriber")
@@ -176,6 +170,40 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	b.closers = append(b.closers, b.sub.close)
 	return nil
+}
+
+// startBridge starts a bridge process named name (its NATS connection name)
+// with the benchmark's configuration plus env, and waits for its /readyz.
+func (b *bench) startBridge(ctx context.Context, bin, chFile, name, logName string, env ...string) (*bridgeProc, error) {
+	port, err := centrifugoproc.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	base := []string{
+		"INSTANT_NATS_URL=" + b.natsURL,
+		"INSTANT_NATS_NAME=" + name,
+		"INSTANT_CENTRIFUGO_API_URL=" + b.cf.APIURL(),
+		"INSTANT_CENTRIFUGO_API_KEY=" + b.apiKey,
+		"INSTANT_CHANNELS_FILE=" + chFile,
+		"INSTANT_SITE_NAME=bench",
+		fmt.Sprintf("INSTANT_BRIDGE_HTTP_ADDR=127.0.0.1:%d", port),
+		"INSTANT_LOG_LEVEL=warn",
+	}
+	env = append(append(base, env...), b.cfg.bridgeEnv...)
+	p, err := startBridge(bin, env, filepath.Join(b.dir, logName), fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return nil, err
+	}
+	p.natsName = name
+	b.closers = append(b.closers, func() {
+		if err := p.stop(10 * time.Second); err != nil {
+			b.logf("stop %s: %v", name, err)
+		}
+	})
+	if err := p.waitReady(ctx, 30*time.Second); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // close stops everything setup started, in reverse order.

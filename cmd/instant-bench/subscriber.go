@@ -51,6 +51,26 @@ type tally struct {
 	last     time.Time
 	lat      []time.Duration
 	done     chan struct{} // closed when every seq arrived
+
+	// Order check: seqs [0, total) are split into len(lastSeq) equal
+	// ranges, one per producer, each sent in increasing order; reordered
+	// counts first arrivals below the last seq seen of their range.
+	lastSeq   []int64
+	reordered int
+}
+
+// producerOf is the index of the range seq belongs to: the range of
+// producer i is [total*i/n, total*(i+1)/n), as the senders split it.
+func (t *tally) producerOf(seq int64) int {
+	n, total := int64(len(t.lastSeq)), int64(t.total)
+	i := seq * n / total
+	for i+1 < n && total*(i+1)/n <= seq {
+		i++
+	}
+	for i > 0 && total*i/n > seq {
+		i--
+	}
+	return int(i)
 }
 
 // subscriber is one websocket client (centrifuge-go) on the benchmark channel.
@@ -169,6 +189,14 @@ func (s *subscriber) onPublication(e centrifuge.PublicationEvent) {
 		return
 	}
 	t.seen[w] |= bit
+	if len(t.lastSeq) > 0 {
+		i := t.producerOf(seq)
+		if seq < t.lastSeq[i] {
+			t.reordered++
+		} else {
+			t.lastSeq[i] = seq
+		}
+	}
 	t.distinct++
 	t.last = now
 	t.lat = append(t.lat, now.Sub(time.Unix(0, sent)))
@@ -177,9 +205,16 @@ func (s *subscriber) onPublication(e centrifuge.PublicationEvent) {
 	}
 }
 
-// expect registers a run of total messages before any is sent.
-func (s *subscriber) expect(run, total int) *tally {
+// expect registers a run of total messages before any is sent; with
+// producers > 0, their order is checked (see tally).
+func (s *subscriber) expect(run, total, producers int) *tally {
 	t := &tally{total: total, seen: make([]uint64, (total+63)/64), lat: make([]time.Duration, 0, total), done: make(chan struct{})}
+	if producers > 0 && total > 0 {
+		t.lastSeq = make([]int64, producers)
+		for i := range t.lastSeq {
+			t.lastSeq[i] = -1
+		}
+	}
 	if total == 0 {
 		close(t.done)
 	}
