@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -187,4 +189,74 @@ func TestCentrifugoShortOutage(t *testing.T) {
 	}
 	redelivered, _ := p.metric("instant_bridge_jetstream_redeliveries_total", "")
 	t.Logf("the bridge received %.0f redeliveries", redelivered)
+}
+
+// TestCentrifugoHangs freezes Centrifugo (SIGSTOP) for about 4 s instead of
+// stopping it: requests are accepted by the kernel and time out. Nothing is
+// lost and nothing dead-lettered. Duplicates are expected and counted:
+// Centrifugo applies the timed-out requests once it resumes, and the bridge
+// had retried each (INSTANT_RETRY_ATTEMPTS) and redelivered it (nak).
+func TestCentrifugoHangs(t *testing.T) {
+	s := newStack(t, channelsYAML)
+	p := s.startBridge("bridge", append(jetstreamEnv,
+		"INSTANT_CENTRIFUGO_TIMEOUT=500ms",
+		"INSTANT_JETSTREAM_ACK_WAIT=5s",
+		"INSTANT_JETSTREAM_MAX_DELIVER=30",
+		"INSTANT_JETSTREAM_BACKOFF=100ms,200ms,500ms,1s")...)
+	r := s.subscribe("$users")
+	pid := centrifugoPID(t, s)
+
+	const n = 200
+	ids := makeIDs("e", 0, n)
+	frozenAt := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	t.Cleanup(thaw)
+	s.mustPublish("$users", ids, 20, 200*time.Millisecond)
+	if d := 4*time.Second - time.Since(frozenAt); d > 0 {
+		time.Sleep(d) // the hang lasts 4 s
+	}
+	thaw()
+	hang := time.Since(frozenAt)
+	a := s.settle(ids, 30*time.Second, r)
+	requests, _ := p.metric("instant_bridge_centrifugo_requests_total", `result="error"`)
+	redelivered, _ := p.metric("instant_bridge_jetstream_redeliveries_total", "")
+	acks, _ := p.metric("instant_bridge_jetstream_acks_total", `kind="ack"`)
+	t.Logf("Centrifugo frozen %v: %v; %.0f failed requests, %.0f redeliveries, %.0f acks",
+		hang.Round(time.Millisecond), a, requests, redelivered, acks)
+	a.requireNoLoss(t)
+	if len(a.deadLettered) > 0 {
+		t.Errorf("%d envelopes dead-lettered, want none (the hang was inside the retry budget)", len(a.deadLettered))
+	}
+}
+
+// centrifugoPID finds the stack's Centrifugo process by its configuration
+// file, which is in the test's own temporary directory.
+func centrifugoPID(t *testing.T, s *stack) int {
+	t.Helper()
+	cfg := filepath.Join(s.cf.Options().Dir, "centrifugo.json")
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), cfg) {
+			return pid
+		}
+	}
+	t.Fatalf("no Centrifugo process with %s found", cfg)
+	return 0
 }

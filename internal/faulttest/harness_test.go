@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -293,6 +294,7 @@ func (p *bridgeProc) wait(d time.Duration) *os.ProcessState {
 func (p *bridgeProc) cleanup() {
 	if !p.exited() {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGCONT) // in case a test left it frozen
 		if p.wait(12*time.Second) == nil {
 			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 			<-p.done
@@ -712,3 +714,6 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() error) {
 		t.Fatalf("%s: not done after %v: %v", what, d, err)
 	}
 }
+
+// errNotYet is the error of a condition that does not hold yet.
+var errNotYet = errors.New("not yet")

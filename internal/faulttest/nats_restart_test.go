@@ -2,12 +2,13 @@ package faulttest
 
 import (
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // TestNATSRestart restarts the NATS server (same port, same JetStream
-// storage) while a bridge process forwards a stream of envelopes, and keeps
+// storage) while a bridge process works through a backlog, and keeps
 // publishing across the restart (retrying, with the same Nats-Msg-Id, what
 // fails while NATS is down): everything stored before and after is
 // delivered.
@@ -20,14 +21,28 @@ func TestNATSRestart(t *testing.T) {
 	before, after := makeIDs("e", 0, n), makeIDs("e", n, n)
 	all := append(append([]string(nil), before...), after...)
 	start := time.Now()
+	// The first batch is stored while the bridge is frozen, so that it has
+	// a backlog when NATS restarts: it is resumed, and NATS restarts as soon
+	// as the first envelope arrived, with most of the batch delivered to the
+	// bridge or waiting in the stream, not yet acked.
+	p.signal(syscall.SIGSTOP)
 	s.mustPublish("$users", before, 0, 0)
-	// Restart while the bridge is still working through the first batch;
-	// the second batch is published from the moment the restart begins, so
+	p.signal(syscall.SIGCONT)
+	eventually(t, 20*time.Second, "forwarding resumed", func() error {
+		if r.distinct() == 0 {
+			return errNotYet
+		}
+		return nil
+	})
+	// The second batch is published from the moment the restart begins, so
 	// its first attempts fail while NATS is down and are retried (with the
 	// same Nats-Msg-Id, so a retry of a stored one is deduplicated).
 	left, err := s.streamMsgs()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if left == 0 {
+		t.Fatalf("the stream was empty before the restart: the restart would not be mid-stream")
 	}
 	deliveredAtRestart := r.distinct()
 	var retries atomic.Int64
