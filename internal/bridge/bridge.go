@@ -53,6 +53,9 @@ type Bridge struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	shutdownOnce sync.Once
+	shutdownErr  error
+
 	rejectLog rate.Sometimes
 	dropLog   rate.Sometimes
 }
@@ -109,12 +112,11 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 	b.ready.api = b.api
 
 	natsCfg := cfg.NATS()
-	opts, err := natsCfg.Options(log.With(zap.String(logging.FieldComponent, "nats")), b.asyncError)
+	opts, err := natsCfg.Options(log.With(zap.String(logging.FieldComponent, "nats")), b.asyncError, func() { close(b.closed) })
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }))
 	b.nc, err = nats.Connect(natsCfg.URL, opts...)
 	if err != nil {
 		cancel()
@@ -212,7 +214,11 @@ func (b *Bridge) retrySetup(setup func(context.Context) error) error {
 			return err
 		}
 		b.log.Warn("jetstream setup failed, retrying", zap.Error(err))
-		time.Sleep(time.Second)
+		select {
+		case <-time.After(time.Second):
+		case <-b.ctx.Done():
+			return err
+		}
 	}
 }
 
@@ -244,6 +250,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 // connection), then stop the HTTP listener. Envelopes still waiting when ctx
 // ends are rejected with upstream_unavailable, not dropped.
 func (b *Bridge) Shutdown(ctx context.Context) error {
+	b.shutdownOnce.Do(func() { b.shutdownErr = b.shutdown(ctx) })
+	return b.shutdownErr
+}
+
+func (b *Bridge) shutdown(ctx context.Context) error {
 	b.log.Info("bridge shutting down")
 	var errs []error
 	for _, sub := range b.subs {

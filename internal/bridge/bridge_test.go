@@ -58,6 +58,14 @@ type stack struct {
 
 func startStack(t *testing.T, mods ...func(*bridge.Config)) *stack {
 	t.Helper()
+	s := newStack(t, mods...)
+	s.startBridge()
+	return s
+}
+
+// newStack is startStack without starting the bridge.
+func newStack(t *testing.T, mods ...func(*bridge.Config)) *stack {
+	t.Helper()
 	s := &stack{t: t, nats: testenv.StartNATS(t), cf: testenv.StartCentrifugo(t)}
 	dir := t.TempDir()
 	chFile := filepath.Join(dir, "channels.yaml")
@@ -68,7 +76,6 @@ func startStack(t *testing.T, mods ...func(*bridge.Config)) *stack {
 	for _, m := range mods {
 		m(&s.cfg)
 	}
-	s.startBridge()
 	s.nc = s.nats.Connect(t)
 	var err error
 	if s.signer, err = tokens.NewHMAC([]byte(s.cf.HMACSecret)); err != nil {
@@ -463,7 +470,9 @@ func TestCentrifugoDown(t *testing.T) {
 // down in the middle: every envelope the bridge received is forwarded (or
 // rejected with a notice), none is lost.
 func TestShutdownForwardsEverythingReceived(t *testing.T) {
-	s := startStack(t)
+	// Small batches, one request at a time: the burst is still in flight
+	// when the shutdown begins.
+	s := startStack(t, func(c *bridge.Config) { c.BatchMax, c.Concurrency = 10, 1 })
 	sub := s.subscriber("$users")
 	rejected := make(chan *nats.Msg, 10000)
 	if _, err := s.nc.ChanSubscribe("instant.rejected.>", rejected); err != nil {
@@ -481,7 +490,13 @@ func TestShutdownForwardsEverythingReceived(t *testing.T) {
 	if err := s.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if v := metricValue(t, "http://"+s.b.HTTPAddr()+"/metrics", "instant_bridge_inflight_envelopes"); v == 0 {
+			return fmt.Errorf("nothing in flight yet")
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := s.b.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)

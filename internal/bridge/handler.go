@@ -3,6 +3,7 @@ package bridge
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -152,9 +153,7 @@ func (b *Bridge) reject(msg *nats.Msg, id, producer string, err error) {
 			zap.String(logging.FieldProducer, producer), zap.String(logging.FieldID, id), zap.Error(err))
 	})
 	notice := &nats.Msg{Subject: b.cfg.RejectedPrefix + "." + code, Data: msg.Data, Header: nats.Header{}}
-	for k, v := range msg.Header {
-		notice.Header[k] = v
-	}
+	copyHeaders(notice.Header, msg.Header)
 	notice.Header.Set(HeaderErrorCode, code)
 	notice.Header.Set(HeaderError, headerSafe(err.Error()))
 	notice.Header.Set(HeaderOriginalSubject, msg.Subject)
@@ -200,4 +199,21 @@ func headerSafe(s string) string {
 		out = append(out[:1021], "..."...)
 	}
 	return string(out)
+}
+
+// copyHeaders copies a producer's headers onto a rejection notice or a dead
+// letter. NATS's own headers (Nats-Expected-Stream and the like would make
+// the store fail) and Instant-* headers (which the bridge sets itself, and a
+// producer must not forge) are left out; Nats-Msg-Id is kept as
+// Instant-Original-Msg-Id.
+func copyHeaders(dst, src nats.Header) {
+	for k, v := range src {
+		switch {
+		case k == nats.MsgIdHdr:
+			dst[HeaderOriginalMsgID] = v
+		case strings.HasPrefix(k, "Nats-"), strings.HasPrefix(k, "Instant-"):
+		default:
+			dst[k] = v
+		}
+	}
 }

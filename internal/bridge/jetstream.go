@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +42,9 @@ type jsState struct {
 	loopDone  chan struct{}
 	infoOK    atomic.Int64 // unix nanos of the last successful consumer info
 	infoError atomic.Value // string
+
+	mu   sync.Mutex
+	held map[jetstream.Msg]struct{} // handed to the forwarder, no outcome yet
 }
 
 // setupJetStream creates (or finds) the streams and the consumer.
@@ -48,7 +53,7 @@ func (b *Bridge) setupJetStream(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	st := &jsState{js: js, loopDone: make(chan struct{})}
+	st := &jsState{js: js, loopDone: make(chan struct{}), held: map[jetstream.Msg]struct{}{}}
 	cfg := b.cfg
 	if cfg.JetStreamCreate {
 		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -89,6 +94,14 @@ func (b *Bridge) setupJetStream(ctx context.Context) error {
 		if st.consumer, err = js.Consumer(ctx, cfg.JetStreamStream, cfg.JetStreamConsumer); err != nil {
 			return fmt.Errorf("consumer %s on stream %s (INSTANT_JETSTREAM_CREATE=false: it must exist): %w", cfg.JetStreamConsumer, cfg.JetStreamStream, err)
 		}
+		cc := st.consumer.CachedInfo().Config
+		if cc.AckPolicy != jetstream.AckExplicitPolicy {
+			return fmt.Errorf("consumer %s: ack policy %s, want explicit", cfg.JetStreamConsumer, cc.AckPolicy)
+		}
+		if cc.MaxDeliver > 0 && cc.MaxDeliver <= cfg.JetStreamMaxDeliver {
+			b.log.Warn("consumer max_deliver should be -1 (unlimited): the bridge enforces INSTANT_JETSTREAM_MAX_DELIVER and dead-letters on the last delivery; with the server's limit an envelope whose last delivery is lost in a crash stays in the stream",
+				zap.Int("consumer_max_deliver", cc.MaxDeliver), zap.Int("INSTANT_JETSTREAM_MAX_DELIVER", cfg.JetStreamMaxDeliver))
+		}
 	}
 	b.jets = st
 	b.ready.js = st
@@ -103,7 +116,9 @@ func (b *Bridge) startJetStream() error {
 		return fmt.Errorf("consume %s/%s: %w", b.cfg.JetStreamStream, b.cfg.JetStreamConsumer, err)
 	}
 	st.iter = it
+	b.wg.Add(1)
 	go func() {
+		defer b.wg.Done()
 		defer close(st.loopDone)
 		for {
 			msg, err := it.Next()
@@ -117,12 +132,54 @@ func (b *Bridge) startJetStream() error {
 			b.handleJS(msg)
 		}
 	}()
-	b.wg.Add(1)
+	b.wg.Add(2)
 	go func() {
 		defer b.wg.Done()
 		b.watchConsumer()
 	}()
+	go func() {
+		defer b.wg.Done()
+		b.keepAlive()
+	}()
 	return nil
+}
+
+// keepAlive tells JetStream, every third of the ack wait, that the envelopes
+// this bridge holds are still being worked on, so a slow Centrifugo (retries,
+// a long queue) does not get them redelivered to another replica meanwhile.
+func (b *Bridge) keepAlive() {
+	t := time.NewTicker(b.cfg.JetStreamAckWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.jets.mu.Lock()
+		held := make([]jetstream.Msg, 0, len(b.jets.held))
+		for m := range b.jets.held {
+			held = append(held, m)
+		}
+		b.jets.mu.Unlock()
+		for _, m := range held {
+			if err := m.InProgress(); err != nil {
+				b.m.jsAckErrors.Inc()
+			}
+		}
+	}
+}
+
+func (st *jsState) hold(m jetstream.Msg) {
+	st.mu.Lock()
+	st.held[m] = struct{}{}
+	st.mu.Unlock()
+}
+
+func (st *jsState) release(m jetstream.Msg) {
+	st.mu.Lock()
+	delete(st.held, m)
+	st.mu.Unlock()
 }
 
 // stopJetStream stops fetching and waits until every fetched envelope was
@@ -155,19 +212,30 @@ func (b *Bridge) handleJS(msg jetstream.Msg) {
 		b.m.jsRedeliveries.Inc()
 	}
 	producer := b.producer(msg.Subject())
-	id, cmds, err := b.prepare(producer, msg.Data(), recv, ids.At(md.Timestamp, md.Sequence.Stream))
+	fallbackID := msg.Headers().Get(HeaderEnvelopeID) // kept by dlq replay
+	if fallbackID == "" || len(fallbackID) > 128 {
+		fallbackID = ids.At(md.Timestamp, md.Sequence.Stream)
+	}
+	// Checked before anything else, so an envelope that crashes the bridge
+	// while being decoded is dead-lettered too.
+	if md.NumDelivered > uint64(b.cfg.JetStreamMaxDeliver) {
+		b.deadLetter(msg, md, fallbackID, producer, centrifugo.NewError(CodeMaxDeliveries,
+			fmt.Sprintf("delivered %d times without an outcome (INSTANT_JETSTREAM_MAX_DELIVER=%d)", md.NumDelivered, b.cfg.JetStreamMaxDeliver)))
+		return
+	}
+	id, cmds, err := b.prepare(producer, msg.Data(), recv, fallbackID)
 	if err != nil {
 		b.deadLetter(msg, md, id, producer, err)
 		return
 	}
-	if md.NumDelivered > uint64(b.cfg.JetStreamMaxDeliver) {
-		b.deadLetter(msg, md, id, producer, centrifugo.NewError(CodeMaxDeliveries,
-			fmt.Sprintf("delivered %d times without an outcome (INSTANT_JETSTREAM_MAX_DELIVER=%d)", md.NumDelivered, b.cfg.JetStreamMaxDeliver)))
-		return
-	}
 	item := &centrifugo.Item{Commands: cmds}
-	item.Done = func(o centrifugo.Outcome) { b.finishJS(msg, md, id, producer, recv, o) }
+	item.Done = func(o centrifugo.Outcome) {
+		b.jets.release(msg)
+		b.finishJS(msg, md, id, producer, recv, o)
+	}
+	b.jets.hold(msg)
 	if err := b.fwd.Submit(b.ctx, item); err != nil {
+		b.jets.release(msg)
 		b.m.inflight.Dec()
 		b.nak(msg, md) // shutting down: another replica or the next start takes it
 	}
@@ -183,7 +251,7 @@ func (b *Bridge) finishJS(msg jetstream.Msg, md *jetstream.MsgMetadata, id, prod
 		b.m.inflight.Dec()
 		b.m.forwarded.Inc()
 		b.m.forwardLatency.Observe(time.Since(recv).Seconds())
-		if to := msg.Headers().Get(HeaderReplyTo); to != "" {
+		if to := b.replyTo(msg); to != "" {
 			r := receipt{OK: true, ID: id}
 			if len(o.Results) == 1 {
 				r.Offset, r.Epoch = o.Results[0].Offset, o.Results[0].Epoch
@@ -200,6 +268,23 @@ func (b *Bridge) finishJS(msg jetstream.Msg, md *jetstream.MsgMetadata, id, prod
 		return
 	}
 	b.deadLetter(msg, md, id, producer, o.Err)
+}
+
+// replyTo is the envelope's Instant-Reply-To subject when it is allowed: a
+// literal subject under INSTANT_RECEIPT_PREFIX, so that a producer cannot
+// make the bridge publish elsewhere with its permissions.
+func (b *Bridge) replyTo(msg jetstream.Msg) string {
+	to := msg.Headers().Get(HeaderReplyTo)
+	if to == "" {
+		return ""
+	}
+	if !strings.HasPrefix(to, b.cfg.ReceiptPrefix) || strings.ContainsAny(to, "*> \t\r\n") {
+		b.rejectLog.Do(func() {
+			b.log.Warn("ignoring Instant-Reply-To outside INSTANT_RECEIPT_PREFIX", zap.String("reply_to", headerSafe(to)), zap.String("prefix", b.cfg.ReceiptPrefix))
+		})
+		return ""
+	}
+	return to
 }
 
 // nak asks for a redelivery after the backoff step of this delivery.
@@ -229,13 +314,7 @@ func (b *Bridge) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, id, pr
 		code = c.Code()
 	}
 	dl := &nats.Msg{Subject: b.cfg.DLQSubject + "." + code, Data: msg.Data(), Header: nats.Header{}}
-	for k, v := range msg.Headers() {
-		if k == nats.MsgIdHdr {
-			dl.Header[HeaderOriginalMsgID] = v
-			continue
-		}
-		dl.Header[k] = v
-	}
+	copyHeaders(dl.Header, msg.Headers())
 	dl.Header.Set(HeaderErrorCode, code)
 	dl.Header.Set(HeaderError, headerSafe(cause.Error()))
 	dl.Header.Set(HeaderDeliveries, strconv.FormatUint(md.NumDelivered, 10))
@@ -271,7 +350,7 @@ func (b *Bridge) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, id, pr
 			zap.String(logging.FieldReason, code), zap.String(logging.FieldSubject, msg.Subject()),
 			zap.Uint64("seq", md.Sequence.Stream), zap.String(logging.FieldID, id), zap.Error(cause))
 	})
-	if to := msg.Headers().Get(HeaderReplyTo); to != "" {
+	if to := b.replyTo(msg); to != "" {
 		b.publishReceipt(to, &receipt{OK: false, ID: id, Error: &receiptError{Code: code, Message: cause.Error()}})
 	}
 }

@@ -155,11 +155,12 @@ func TestJetStreamDeadLetters(t *testing.T) {
 	bad := map[string]string{ // body -> code
 		`{"channel":`:          "invalid_json",
 		`{"channel":"$users"}`: "invalid_envelope",
-		`{"channel":"$nope","message":"x","id":"bad-1"}`:     "unknown_channel",
-		`{"channel":"$old","message":"x","id":"bad-2"}`:      "inactive_channel",
-		`{"channel":"$billing","message":"x","id":"bad-3"}`:  "publisher_denied",
-		`{"channel":"nons:chan","message":"x","id":"bad-4"}`: "upstream_rejected",
-		`{"channel":"$users","data":{"a":` + deep(40) + `}}`: "too_large",
+		`{"channel":"$nope","message":"x","id":"bad-1"}`:                      "unknown_channel",
+		`{"channel":"$old","message":"x","id":"bad-2"}`:                       "inactive_channel",
+		`{"channel":"$billing","message":"x","id":"bad-3"}`:                   "publisher_denied",
+		`{"channel":"nons:chan","message":"x","id":"bad-4"}`:                  "upstream_rejected",
+		`{"channel":"$users","data":{"a":` + deep(40) + `}}`:                  "too_large",
+		`{"channel":"$users","message":"` + strings.Repeat("x", 70000) + `"}`: "too_large",
 	}
 	seqs := map[uint64]string{}
 	var good []string
@@ -271,4 +272,127 @@ func TestDLQCommand(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"code": "unknown_channel"`) {
 		t.Errorf("show 1: %v\n%s", err, out)
 	}
+}
+
+// TestJetStreamHeadersAndIDs: NATS's own publish headers do not stop a dead
+// letter from being stored, a producer cannot forge Instant-* headers, the
+// envelope id survives a replay, and receipts go only under the prefix.
+func TestJetStreamHeadersAndIDs(t *testing.T) {
+	s := startStack(t, jetstreamMode)
+	sub := s.subscriber("$users")
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &nats.Msg{Subject: "instant.publish", Data: []byte(`{"channel":"$users"}`), Header: nats.Header{}}
+	m.Header.Set(bridge.HeaderEnvelopeID, "forged")
+	m.Header.Set("X-Trace", "t-1")
+	if _, err := js.PublishMsg(context.Background(), m, jetstream.WithExpectStream("INSTANT"), jetstream.WithMsgID("m-1")); err != nil {
+		t.Fatal(err)
+	}
+	store := s.dlqStore()
+	var l dlq.Letter
+	testenv.Eventually(t, 10*time.Second, func() error {
+		ls, err := store.List(context.Background(), dlq.Filter{}, 0)
+		if err != nil || len(ls) != 1 {
+			return fmt.Errorf("%d dead letters (%v), want 1", len(ls), err)
+		}
+		l = ls[0]
+		return nil
+	})
+	if l.Code != "invalid_envelope" || l.Header.Get("X-Trace") != "t-1" || l.Header.Get(bridge.HeaderOriginalMsgID) != "m-1" || l.Header.Get("Nats-Expected-Stream") != "" {
+		t.Errorf("dead letter headers %v: want the code, the producer's X-Trace, the original msg id, no Nats-Expected-Stream", l.Header)
+	}
+
+	// A channel that fails in Centrifugo, replayed after the cause is gone,
+	// keeps the envelope id the bridge gave it.
+	s.jsPublish(`{"channel":"nons:chan","message":"x"}`)
+	var id string
+	testenv.Eventually(t, 10*time.Second, func() error {
+		ls, err := store.List(context.Background(), dlq.Filter{Code: "upstream_rejected"}, 0)
+		if err != nil || len(ls) != 1 {
+			return fmt.Errorf("%d upstream_rejected dead letters (%v)", len(ls), err)
+		}
+		id = ls[0].EnvelopeID
+		return nil
+	})
+	if len(id) != 26 {
+		t.Fatalf("dead letter id %q: want the 26-char stream-derived id", id)
+	}
+	if _, err := store.Replay(context.Background(), dlq.Filter{Code: "upstream_rejected"}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		ls, err := store.List(context.Background(), dlq.Filter{Code: "upstream_rejected"}, 0)
+		if err != nil || len(ls) != 1 || ls[0].EnvelopeID != id {
+			return fmt.Errorf("replayed dead letter: %d letters (%v), want one again with id %s", len(ls), err, id)
+		}
+		return nil
+	})
+
+	// Receipts: only to subjects under INSTANT_RECEIPT_PREFIX.
+	outside, err := s.nc.SubscribeSync("elsewhere.receipts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox := nats.NewInbox()
+	inside, err := s.nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.jsPublish(`{"channel":"$users","message":"a"}`, bridge.HeaderReplyTo, "elsewhere.receipts")
+	s.jsPublish(`{"channel":"$users","message":"b"}`, bridge.HeaderReplyTo, inbox)
+	if _, err := inside.NextMsg(10 * time.Second); err != nil {
+		t.Fatalf("receipt under _INBOX.: %v", err)
+	}
+	if msg, err := outside.NextMsg(500 * time.Millisecond); err == nil {
+		t.Errorf("receipt published outside the prefix: %s", msg.Data)
+	}
+	got := collect(t, sub, 2, 10*time.Second)
+	if len(got) != 2 {
+		t.Errorf("received %v, want both envelopes", got)
+	}
+}
+
+// TestJetStreamMaxDeliveries: an envelope delivered more often than
+// INSTANT_JETSTREAM_MAX_DELIVER without an outcome (here: fetched by
+// another client that never acked) is dead-lettered as max_deliveries
+// before it is even decoded.
+func TestJetStreamMaxDeliveries(t *testing.T) {
+	s := newStack(t, jetstreamMode, func(c *bridge.Config) {
+		c.JetStreamMaxDeliver = 1
+		c.JetStreamAckWait = time.Second
+	})
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "INSTANT", Subjects: []string{"instant.publish", "instant.publish.>"}, Retention: jetstream.WorkQueuePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, "INSTANT", jetstream.ConsumerConfig{Durable: "instant-bridge", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Second, MaxDeliver: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := s.jsPublish(`{"channel":"$users","message":"x","id":"crashy"}`)
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		_ = m // delivery 1, never acked: as if the bridge had crashed
+	}
+	s.startBridge()
+	store := s.dlqStore()
+	testenv.Eventually(t, 15*time.Second, func() error {
+		ls, err := store.List(ctx, dlq.Filter{Code: bridge.CodeMaxDeliveries}, 0)
+		if err != nil || len(ls) != 1 {
+			return fmt.Errorf("%d max_deliveries dead letters (%v), want 1", len(ls), err)
+		}
+		if ls[0].OriginalSequence != seq || ls[0].Deliveries < 2 {
+			return fmt.Errorf("dead letter %+v: want sequence %d after at least 2 deliveries", ls[0], seq)
+		}
+		return nil
+	})
 }

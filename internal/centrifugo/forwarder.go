@@ -153,9 +153,15 @@ type Forwarder struct {
 	log    *zap.Logger
 	obs    Observer
 
-	in     chan *Item
-	closed chan struct{}
-	done   chan struct{}
+	in      chan *Item
+	closing chan struct{} // Close began: Submit refuses
+	closed  chan struct{} // Close timed out: stop retrying, fail what waits
+	done    chan struct{}
+
+	// abortCtx is the context of every request, cancelled when Close times out.
+	abortCtx  context.Context
+	abort     context.CancelFunc
+	abortOnce sync.Once
 
 	outcomes  sync.WaitGroup // requests whose items' Done calls are not all made
 	closeOnce sync.Once
@@ -170,14 +176,16 @@ func New(cfg Config, client *gocent.Client, log *zap.Logger, obs Observer) *Forw
 		obs = nopObserver{}
 	}
 	f := &Forwarder{
-		cfg:    cfg,
-		client: client,
-		log:    log,
-		obs:    obs,
-		in:     make(chan *Item, cfg.MaxBatch),
-		closed: make(chan struct{}),
-		done:   make(chan struct{}),
+		cfg:     cfg,
+		client:  client,
+		log:     log,
+		obs:     obs,
+		in:      make(chan *Item, cfg.MaxBatch),
+		closing: make(chan struct{}),
+		closed:  make(chan struct{}),
+		done:    make(chan struct{}),
 	}
+	f.abortCtx, f.abort = context.WithCancel(context.Background())
 	go f.dispatch()
 	return f
 }
@@ -193,6 +201,8 @@ func (f *Forwarder) Submit(ctx context.Context, it *Item) error {
 	select {
 	case f.in <- it:
 		return nil
+	case <-f.closing:
+		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -204,6 +214,7 @@ func (f *Forwarder) Submit(ctx context.Context, it *Item) error {
 // have returned.
 func (f *Forwarder) Close(ctx context.Context) error {
 	f.closeOnce.Do(func() {
+		close(f.closing) // unblocks Submits waiting for room
 		f.submitMu.Lock()
 		f.isClosed = true
 		close(f.in)
@@ -211,9 +222,13 @@ func (f *Forwarder) Close(ctx context.Context) error {
 	})
 	select {
 	case <-f.done:
+		f.abort() // release the context
 		return nil
 	case <-ctx.Done():
-		close(f.closed)
+		f.abortOnce.Do(func() {
+			f.abort()
+			close(f.closed)
+		})
 		<-f.done
 		return ctx.Err()
 	}
@@ -421,17 +436,21 @@ func (f *Forwarder) send(batch []*Item, sent func()) {
 	)
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		replies, err = f.client.SendPipe(context.Background(), pipe)
+		replies, err = f.client.SendPipe(f.abortCtx, pipe)
 		f.obs.Request(ncmd, time.Since(start), err)
 		if err == nil || !retryable(err) || attempt >= f.cfg.Attempts {
 			break
 		}
 		f.log.Warn("centrifugo request failed, retrying",
 			zap.Int("attempt", attempt), zap.Int("commands", ncmd), zap.Duration("backoff", wait), zap.Error(err))
+		aborted := false
 		select {
 		case <-time.After(wait):
 		case <-f.closed:
-			attempt = f.cfg.Attempts // one last try, then give up
+			aborted = true
+		}
+		if aborted {
+			break
 		}
 		wait = min(2*wait, f.cfg.MaxBackoff)
 	}
@@ -441,7 +460,10 @@ func (f *Forwarder) send(batch []*Item, sent func()) {
 		if !retryable(err) {
 			code = CodeUpstreamRejected
 		}
-		if code == CodeUpstreamUnavailable {
+		switch {
+		case f.abortCtx.Err() != nil:
+			msg = "shutdown timeout reached before Centrifugo answered (it may have applied the message): " + err.Error()
+		case code == CodeUpstreamUnavailable:
 			msg = fmt.Sprintf("centrifugo unreachable after %d attempts: %v", f.cfg.Attempts, err)
 		}
 		f.log.Error("centrifugo request failed", zap.String("reason", code), zap.Int("commands", ncmd), zap.Error(err))

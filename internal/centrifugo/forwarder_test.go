@@ -461,3 +461,43 @@ func TestTakeSplitsChannelsOverSlots(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseIsBoundedWhenCentrifugoHangs: a request that never answers and a
+// producer blocked on a full queue do not hold Close past its context.
+func TestCloseIsBoundedWhenCentrifugoHangs(t *testing.T) {
+	release := make(chan struct{})
+	api := newFakeAPI(t, func(int32) int { <-release; return 200 }, okReply)
+	defer close(release)
+	f := newTestForwarder(t, api.URL, Config{MaxBatch: 1, Concurrency: 1, QueueSize: 1})
+	first := submit(t, f, Command{Channel: "a", Data: []byte(`{}`)})
+	// Fill the queue until Submit blocks, in the background.
+	blocked := make(chan error, 1)
+	go func() {
+		for {
+			if err := f.Submit(context.Background(), &Item{Commands: []Command{{Channel: "a"}}, Done: func(Outcome) {}}); err != nil {
+				blocked <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // let the producer fill the queue and block
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := f.Close(ctx); err == nil {
+		t.Fatal("Close: want the context's error")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %v with a 300ms context", d)
+	}
+	if err := <-blocked; err != ErrClosed {
+		t.Errorf("blocked Submit: %v, want ErrClosed", err)
+	}
+	if o := wait(t, first); o.Err == nil || o.Err.Code() != CodeUpstreamUnavailable || !strings.Contains(o.Err.Error(), "shutdown") {
+		t.Errorf("in-flight item: %+v, want upstream_unavailable naming the shutdown", o)
+	}
+	// A second Close must not panic.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel2()
+	_ = f.Close(ctx2)
+}

@@ -180,10 +180,10 @@ func (s *Store) Replay(ctx context.Context, f Filter) ([]uint64, error) {
 		}
 		m := &nats.Msg{Subject: l.OriginalSubject, Data: l.Data, Header: nats.Header{}}
 		for k, v := range l.Header {
-			if strings.HasPrefix(k, "Instant-") || strings.HasPrefix(k, "Nats-") {
+			if k != HeaderEnvelopeID && (strings.HasPrefix(k, "Instant-") || strings.HasPrefix(k, "Nats-")) {
 				continue
 			}
-			m.Header[k] = v
+			m.Header[k] = v // the envelope id stays, so the replayed copy keeps it
 		}
 		m.Header.Set(HeaderReplayedFrom, strconv.FormatUint(l.Seq, 10))
 		m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("instant-replay-%s-%d", s.name, l.Seq))

@@ -5,6 +5,8 @@ package natsbus
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,7 +55,10 @@ func (c Config) Validate() error {
 
 // Options turns the config into nats.go options, with handlers that log to
 // log and call onErr for asynchronous errors (slow consumers among them).
-func (c Config) Options(log *zap.Logger, onErr func(*nats.Subscription, error)) ([]nats.Option, error) {
+//
+// onClosed, when not nil, is called once the connection is closed.
+func (c Config) Options(log *zap.Logger, onErr func(*nats.Subscription, error), onClosed func()) ([]nats.Option, error) {
+	servers := RedactURLs(c.URL)
 	opts := []nats.Option{
 		nats.Name(c.Name),
 		nats.RetryOnFailedConnect(true),
@@ -61,13 +66,16 @@ func (c Config) Options(log *zap.Logger, onErr func(*nats.Subscription, error)) 
 		nats.ReconnectWait(500 * time.Millisecond),
 		nats.ReconnectBufSize(32 << 20),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
-			log.Warn("nats disconnected", zap.String(logging.FieldServer, nc.ConnectedUrlRedacted()), zap.Error(err))
+			log.Warn("nats disconnected", zap.String(logging.FieldServer, servers), zap.Error(err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("nats reconnected", zap.String(logging.FieldServer, nc.ConnectedUrlRedacted()))
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
-			log.Info("nats connection closed")
+			log.Info("nats connection closed", zap.String(logging.FieldServer, servers))
+			if onClosed != nil {
+				onClosed()
+			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if onErr != nil {
@@ -103,7 +111,7 @@ func (c Config) Options(log *zap.Logger, onErr func(*nats.Subscription, error)) 
 // Connect dials NATS. With RetryOnFailedConnect it returns at once even when
 // the server is not up yet; the connection comes up in the background.
 func Connect(c Config, log *zap.Logger, onErr func(*nats.Subscription, error)) (*nats.Conn, error) {
-	opts, err := c.Options(log, onErr)
+	opts, err := c.Options(log, onErr, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -112,4 +120,22 @@ func Connect(c Config, log *zap.Logger, onErr func(*nats.Subscription, error)) (
 		return nil, fmt.Errorf("connect nats %s: %w", c.URL, err)
 	}
 	return nc, nil
+}
+
+// RedactURLs returns the comma-separated server URLs without credentials,
+// for logs.
+func RedactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			parts[i] = "(unparsable URL)"
+			continue
+		}
+		if u.User != nil {
+			u.User = url.User("redacted")
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }
