@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/instant-go/instant/internal/bridge"
 )
 
 func TestHelp(t *testing.T) {
@@ -31,5 +35,26 @@ func TestMissingConfiguration(t *testing.T) {
 	err := run(nil, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "INSTANT_") {
 		t.Errorf("no configuration: %v, want an error naming the variable", err)
+	}
+}
+
+// TestReadmeListsEveryVariable keeps README.md's configuration table in
+// step with the program.
+func TestReadmeListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := reflect.TypeOf(bridge.Config{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name := f.Tag.Get("envconfig")
+		row := "| `" + name + "` | "
+		if def := f.Tag.Get("default"); def != "" {
+			row += "`" + def + "` |"
+		}
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README.md has no configuration row %q", row)
+		}
 	}
 }
