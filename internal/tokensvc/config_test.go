@@ -242,10 +242,10 @@ func TestSecretsNotLogged(t *testing.T) {
 	}
 }
 
-// TestDocsListEveryVariable: docs/tokensvc.md's configuration table has
+// TestDocsListEveryVariable: README.md's token service configuration table has
 // every variable with its default.
 func TestDocsListEveryVariable(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/tokensvc.md")
+	doc, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestDocsListEveryVariable(t *testing.T) {
 		}
 		row := fmt.Sprintf("| `%s` | %s |", f.Tag.Get("envconfig"), def)
 		if !strings.Contains(string(doc), row) {
-			t.Errorf("docs/tokensvc.md lacks the row %s", row)
+			t.Errorf("README.md lacks the row %s", row)
 		}
 	}
 }
