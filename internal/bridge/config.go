@@ -65,7 +65,7 @@ type Config struct {
 	MaxChannels      int `envconfig:"INSTANT_MAX_CHANNELS" default:"100" desc:"most channels in one envelope"`
 	MaxDataDepth     int `envconfig:"INSTANT_MAX_DATA_DEPTH" default:"32" desc:"deepest nesting of an envelope's data"`
 
-	BatchMax        int           `envconfig:"INSTANT_BATCH_MAX" default:"1000" desc:"most commands in one Centrifugo API request"`
+	BatchMax        int           `envconfig:"INSTANT_BATCH_MAX" default:"2000" desc:"most commands in one Centrifugo API request"`
 	Concurrency     int           `envconfig:"INSTANT_CONCURRENCY" default:"4" desc:"most Centrifugo API requests in flight"`
 	QueueSize       int           `envconfig:"INSTANT_QUEUE_SIZE" default:"20000" desc:"envelopes waiting for Centrifugo before receiving pauses"`
 	RetryAttempts   int           `envconfig:"INSTANT_RETRY_ATTEMPTS" default:"5" desc:"tries of a request while Centrifugo is unreachable, before upstream_unavailable"`
