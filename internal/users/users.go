@@ -127,7 +127,7 @@ func build(list []User, line func(entry int, field string) int) (*File, *FileErr
 		line = func(int, string) int { return 0 }
 	}
 	fail := func(i int, field, format string, args ...any) *FileError {
-		return &FileError{Line: line(i, field), Entry: i, User: list[i].Username, Field: field, Msg: fmt.Sprintf(format, args...)}
+		return &FileError{Line: line(i, field), Entry: i, Label: list[i].Username, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
 	f := &File{byName: make(map[string]User, len(list))}
 	maxCost := 0
