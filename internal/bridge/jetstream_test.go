@@ -4,17 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/instant-go/instant/internal/bridge"
 	"github.com/instant-go/instant/internal/dlq"
 	"github.com/instant-go/instant/internal/testenv"
+	"github.com/instant-go/instant/internal/tokens"
 )
 
 func jetstreamMode(c *bridge.Config) {
@@ -395,4 +399,86 @@ func TestJetStreamMaxDeliveries(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestJetStreamDocumentedPermissions runs the bridge with
+// INSTANT_JETSTREAM_CREATE=false as a NATS user that has exactly the
+// permissions the README lists, against streams and a consumer an
+// administrator created: envelopes are forwarded and dead-lettered.
+func TestJetStreamDocumentedPermissions(t *testing.T) {
+	n := testenv.StartNATS(t, func(o *server.Options) {
+		o.Users = []*server.User{
+			{Username: "admin", Password: "admin-pw"},
+			{Username: "bridge", Password: "bridge-pw", Permissions: &server.Permissions{
+				Publish: &server.SubjectPermission{Allow: []string{
+					"$JS.API.CONSUMER.INFO.INSTANT.instant-bridge",
+					"$JS.API.CONSUMER.MSG.NEXT.INSTANT.instant-bridge",
+					"$JS.ACK.INSTANT.instant-bridge.>",
+					"instant.dlq.>",
+					"_INBOX.>",
+				}},
+				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+			}},
+		}
+	})
+	admin := n.Connect(t, nats.UserInfo("admin", "admin-pw"))
+	js, err := jetstream.New(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "INSTANT", Subjects: []string{"instant.publish", "instant.publish.>"}, Retention: jetstream.WorkQueuePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "INSTANT_DLQ", Subjects: []string{"instant.dlq.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateConsumer(ctx, "INSTANT", jetstream.ConsumerConfig{Durable: "instant-bridge", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxDeliver: -1}); err != nil {
+		t.Fatal(err)
+	}
+
+	cf := testenv.StartCentrifugo(t)
+	chFile := filepath.Join(t.TempDir(), "channels.yaml")
+	if err := os.WriteFile(chFile, []byte(channelsYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{t: t, nats: n, cf: cf, nc: admin}
+	s.cfg = testConfig(n.URL(), cf.APIURL(), cf.APIKey, chFile)
+	jetstreamMode(&s.cfg)
+	s.cfg.JetStreamCreate = false
+	s.cfg.NATSUser, s.cfg.NATSPassword = "bridge", "bridge-pw"
+	if s.signer, err = tokens.NewHMAC([]byte(cf.HMACSecret)); err != nil {
+		t.Fatal(err)
+	}
+	s.startBridge()
+	sub := s.subscriber("$users")
+
+	inbox := nats.NewInbox()
+	receipts, err := admin.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.jsPublish(`{"channel":"$users","message":"ok","id":"perm-1"}`, bridge.HeaderReplyTo, inbox)
+	s.jsPublish(`{"channel":"$nope","message":"bad","id":"perm-2"}`)
+	if got := collect(t, sub, 1, 10*time.Second); got["perm-1"] != 1 {
+		t.Errorf("received %v, want perm-1", got)
+	}
+	if m, err := receipts.NextMsg(10 * time.Second); err != nil || !strings.Contains(string(m.Data), `"ok":true`) {
+		t.Errorf("forwarded receipt: %v", err)
+	}
+	store := s.dlqStore()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		ls, err := store.List(ctx, dlq.Filter{}, 0)
+		if err != nil || len(ls) != 1 || ls[0].EnvelopeID != "perm-2" {
+			return fmt.Errorf("dead letters %v (%v), want perm-2", ls, err)
+		}
+		return nil
+	})
+	if body := httpGet(t, "http://"+s.b.HTTPAddr()+"/readyz"); !strings.Contains(body, `"consumer":"ok"`) {
+		t.Errorf("/readyz %s: want the consumer ok", body)
+	}
+	// NATS reports a permissions violation as an asynchronous error.
+	if errs := s.logs.FilterMessage("nats async error"); errs.Len() > 0 {
+		t.Errorf("NATS errors with the documented permissions: %v", errs.All())
+	}
 }

@@ -40,8 +40,9 @@ type NATS struct {
 func (n *NATS) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.opts.Port) }
 
 // StartNATS starts an embedded nats-server on a free port with JetStream
-// stored in a temporary directory.
-func StartNATS(tb testing.TB) *NATS {
+// stored in a temporary directory; mod may change the options (users,
+// permissions).
+func StartNATS(tb testing.TB, mod ...func(*server.Options)) *NATS {
 	tb.Helper()
 	n := &NATS{StoreDir: tb.TempDir()}
 	n.opts = server.Options{
@@ -52,6 +53,9 @@ func StartNATS(tb testing.TB) *NATS {
 		NoLog:      true,
 		NoSigs:     true,
 		MaxPayload: 8 << 20,
+	}
+	for _, m := range mod {
+		m(&n.opts)
 	}
 	n.start(tb)
 	n.opts.Port = n.Server.Addr().(*net.TCPAddr).Port
