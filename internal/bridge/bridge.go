@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/centrifugal/gocent/v3"
@@ -55,6 +56,9 @@ type Bridge struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+	// shutdownCtx holds the context of Shutdown once it began, so that work
+	// finishing in-flight envelopes (dead letters) is bounded by it.
+	shutdownCtx atomic.Pointer[context.Context]
 
 	rejectLog rate.Sometimes
 	dropLog   rate.Sometimes
@@ -256,6 +260,7 @@ func (b *Bridge) Shutdown(ctx context.Context) error {
 
 func (b *Bridge) shutdown(ctx context.Context) error {
 	b.log.Info("bridge shutting down")
+	b.shutdownCtx.Store(&ctx)
 	var errs []error
 	for _, sub := range b.subs {
 		if err := sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
@@ -288,6 +293,15 @@ func (b *Bridge) shutdown(ctx context.Context) error {
 	b.wg.Wait()
 	b.log.Info("bridge stopped")
 	return errors.Join(errs...)
+}
+
+// stopCtx is Shutdown's context once shutdown began, else a context that
+// never ends.
+func (b *Bridge) stopCtx() context.Context {
+	if p := b.shutdownCtx.Load(); p != nil {
+		return *p
+	}
+	return context.Background()
 }
 
 // producer names the producer from the subject: the tokens after the

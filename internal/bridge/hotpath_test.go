@@ -82,3 +82,14 @@ func BenchmarkHotPath(b *testing.B) {
 		}
 	}
 }
+
+func TestValidID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"": false, "a": true, "order-42": true, "has space": false, "tab\t": false,
+		"é": false, string(make([]byte, 129)): false,
+	} {
+		if got := validID(id); got != want {
+			t.Errorf("validID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

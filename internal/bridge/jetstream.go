@@ -43,6 +43,8 @@ type jsState struct {
 	infoOK    atomic.Int64 // unix nanos of the last successful consumer info
 	infoError atomic.Value // string
 
+	ackWait time.Duration // the consumer's, which may differ from the configuration
+
 	mu   sync.Mutex
 	held map[jetstream.Msg]struct{} // handed to the forwarder, no outcome yet
 }
@@ -103,6 +105,14 @@ func (b *Bridge) setupJetStream(ctx context.Context) error {
 				zap.Int("consumer_max_deliver", cc.MaxDeliver), zap.Int("INSTANT_JETSTREAM_MAX_DELIVER", cfg.JetStreamMaxDeliver))
 		}
 	}
+	st.ackWait = st.consumer.CachedInfo().Config.AckWait
+	if st.ackWait <= 0 {
+		st.ackWait = 30 * time.Second // the server's default
+	}
+	if st.ackWait != cfg.JetStreamAckWait {
+		b.log.Warn("the consumer's ack wait differs from INSTANT_JETSTREAM_ACK_WAIT; using the consumer's",
+			zap.Duration("consumer_ack_wait", st.ackWait), zap.Duration("INSTANT_JETSTREAM_ACK_WAIT", cfg.JetStreamAckWait))
+	}
 	b.jets = st
 	b.ready.js = st
 	return nil
@@ -148,7 +158,7 @@ func (b *Bridge) startJetStream() error {
 // this bridge holds are still being worked on, so a slow Centrifugo (retries,
 // a long queue) does not get them redelivered to another replica meanwhile.
 func (b *Bridge) keepAlive() {
-	t := time.NewTicker(b.cfg.JetStreamAckWait / 3)
+	t := time.NewTicker(b.jets.ackWait / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -163,7 +173,10 @@ func (b *Bridge) keepAlive() {
 		}
 		b.jets.mu.Unlock()
 		for _, m := range held {
-			if err := m.InProgress(); err != nil {
+			if !b.jets.isHeld(m) {
+				continue // its outcome arrived meanwhile
+			}
+			if err := m.InProgress(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 				b.m.jsAckErrors.Inc()
 			}
 		}
@@ -174,6 +187,13 @@ func (st *jsState) hold(m jetstream.Msg) {
 	st.mu.Lock()
 	st.held[m] = struct{}{}
 	st.mu.Unlock()
+}
+
+func (st *jsState) isHeld(m jetstream.Msg) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	_, ok := st.held[m]
+	return ok
 }
 
 func (st *jsState) release(m jetstream.Msg) {
@@ -213,7 +233,7 @@ func (b *Bridge) handleJS(msg jetstream.Msg) {
 	}
 	producer := b.producer(msg.Subject())
 	fallbackID := msg.Headers().Get(HeaderEnvelopeID) // kept by dlq replay
-	if fallbackID == "" || len(fallbackID) > 128 {
+	if !validID(fallbackID) {
 		fallbackID = ids.At(md.Timestamp, md.Sequence.Stream)
 	}
 	// Checked before anything else, so an envelope that crashes the bridge
@@ -262,7 +282,7 @@ func (b *Bridge) finishJS(msg jetstream.Msg, md *jetstream.MsgMetadata, id, prod
 		}
 		return
 	}
-	if o.Err.Code() == centrifugo.CodeUpstreamUnavailable && md.NumDelivered < uint64(b.cfg.JetStreamMaxDeliver) {
+	if o.Err.Shutdown() || (o.Err.Code() == centrifugo.CodeUpstreamUnavailable && md.NumDelivered < uint64(b.cfg.JetStreamMaxDeliver)) {
 		b.m.inflight.Dec()
 		b.nak(msg, md)
 		return
@@ -328,7 +348,7 @@ func (b *Bridge) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, id, pr
 	}
 	// The dead letter's own Nats-Msg-Id makes a retried store idempotent.
 	dl.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-%d", b.cfg.JetStreamStream, md.Sequence.Stream))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(b.stopCtx(), 5*time.Second)
 	defer cancel()
 	if _, err := b.jets.js.PublishMsg(ctx, dl); err != nil {
 		b.log.Error("store dead letter; the envelope will be redelivered",
@@ -377,4 +397,17 @@ func (b *Bridge) watchConsumer() {
 		case <-t.C:
 		}
 	}
+}
+
+// validID is the envelope's rule for ids: 1-128 printable ASCII characters.
+func validID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

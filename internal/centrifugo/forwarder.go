@@ -28,9 +28,14 @@ const (
 
 // Error is a forwarding failure with a stable code.
 type Error struct {
-	code string
-	msg  string
+	code     string
+	msg      string
+	shutdown bool
 }
+
+// Shutdown reports whether the failure is due to Close's timeout: Centrifugo
+// may not even have been tried, so the item should be retried later.
+func (e *Error) Shutdown() bool { return e.shutdown }
 
 // NewError returns an error with a code.
 func NewError(code, msg string) *Error { return &Error{code: code, msg: msg} }
@@ -43,7 +48,7 @@ func (e *Error) Error() string { return e.code + ": " + e.msg }
 // ErrClosed is returned by Submit after Close.
 var ErrClosed = errors.New("forwarder closed")
 
-var errShuttingDown = &Error{code: CodeUpstreamUnavailable, msg: "shutdown timeout reached before Centrifugo accepted the message"}
+var errShuttingDown = &Error{code: CodeUpstreamUnavailable, msg: "shutdown timeout reached before Centrifugo accepted the message", shutdown: true}
 
 // Command is one Centrifugo command: a publish to Channel, or, when Channels
 // is set, a broadcast to all of them.
@@ -69,6 +74,8 @@ type Outcome struct {
 
 // Item is one unit of work: the commands of one envelope. They go in one
 // request, in order, and Done is called exactly once with the outcome.
+// Centrifugo applies the items of a channel in submission order, but the
+// Done calls of two items of a channel may run in either order.
 type Item struct {
 	Commands []Command
 	Done     func(Outcome)
@@ -220,6 +227,12 @@ func (f *Forwarder) Close(ctx context.Context) error {
 		close(f.in)
 		f.submitMu.Unlock()
 	})
+	select {
+	case <-f.done:
+		f.abort() // release the context
+		return nil
+	default:
+	}
 	select {
 	case <-f.done:
 		f.abort() // release the context
@@ -467,8 +480,9 @@ func (f *Forwarder) send(batch []*Item, sent func()) {
 			msg = fmt.Sprintf("centrifugo unreachable after %d attempts: %v", f.cfg.Attempts, err)
 		}
 		f.log.Error("centrifugo request failed", zap.String("reason", code), zap.Int("commands", ncmd), zap.Error(err))
+		aborted := f.abortCtx.Err() != nil
 		for _, it := range batch {
-			it.Done(Outcome{Err: &Error{code: code, msg: msg}})
+			it.Done(Outcome{Err: &Error{code: code, msg: msg, shutdown: aborted}})
 		}
 		return
 	}

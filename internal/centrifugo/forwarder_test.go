@@ -493,8 +493,8 @@ func TestCloseIsBoundedWhenCentrifugoHangs(t *testing.T) {
 	if err := <-blocked; err != ErrClosed {
 		t.Errorf("blocked Submit: %v, want ErrClosed", err)
 	}
-	if o := wait(t, first); o.Err == nil || o.Err.Code() != CodeUpstreamUnavailable || !strings.Contains(o.Err.Error(), "shutdown") {
-		t.Errorf("in-flight item: %+v, want upstream_unavailable naming the shutdown", o)
+	if o := wait(t, first); o.Err == nil || o.Err.Code() != CodeUpstreamUnavailable || !strings.Contains(o.Err.Error(), "shutdown") || !o.Err.Shutdown() {
+		t.Errorf("in-flight item: %+v, want upstream_unavailable marked as a shutdown", o)
 	}
 	// A second Close must not panic.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Millisecond)
