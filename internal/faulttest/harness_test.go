@@ -446,6 +446,34 @@ func (s *stack) publishRetrying(channel, id string, d time.Duration) (int, error
 	}
 }
 
+// logLeftovers logs the consumer's state and the envelopes still in the
+// stream, to tell a lost ack from a retention inconsistency of the server.
+func (s *stack) logLeftovers() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c, err := s.js.Consumer(ctx, envelopeStream, consumerName); err == nil {
+		if ci, err := c.Info(ctx); err == nil {
+			s.t.Logf("consumer: pending %d, ack pending %d, redelivered %d, delivered stream seq %d, ack floor stream seq %d",
+				ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.Delivered.Stream, ci.AckFloor.Stream)
+		}
+	}
+	st, err := s.js.Stream(ctx, envelopeStream)
+	if err != nil {
+		return
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return
+	}
+	s.t.Logf("stream: %d messages, first seq %d, last seq %d", info.State.Msgs, info.State.FirstSeq, info.State.LastSeq)
+	for seq, n := info.State.FirstSeq, 0; seq <= info.State.LastSeq && n < 5; seq++ {
+		if m, err := st.GetMsg(ctx, seq); err == nil {
+			s.t.Logf("left in the stream: seq %d: %s", seq, m.Data)
+			n++
+		}
+	}
+}
+
 // streamMsgs is the number of envelopes left in the envelope stream (a
 // work queue: acked and terminated ones are removed).
 func (s *stack) streamMsgs() (uint64, error) {
@@ -651,6 +679,7 @@ func (s *stack) settle(ids []string, d time.Duration, rs ...*receiver) *account 
 	}
 	if err := waitFor(d, collect); err != nil {
 		s.t.Logf("not settled after %v: %v", d, err)
+		s.logLeftovers()
 		return a.finish(ids)
 	}
 	// Late duplicates (a redelivery racing the ack) arrive within moments.
