@@ -46,7 +46,7 @@ type jsState struct {
 	ackWait time.Duration // the consumer's, which may differ from the configuration
 
 	mu   sync.Mutex
-	held map[jetstream.Msg]struct{} // handed to the forwarder, no outcome yet
+	held map[jetstream.Msg]time.Time // handed to the forwarder, no outcome yet; since when
 }
 
 // setupJetStream creates (or finds) the streams and the consumer.
@@ -55,7 +55,7 @@ func (b *Bridge) setupJetStream(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	st := &jsState{js: js, loopDone: make(chan struct{}), held: map[jetstream.Msg]struct{}{}}
+	st := &jsState{js: js, loopDone: make(chan struct{}), held: map[jetstream.Msg]time.Time{}}
 	cfg := b.cfg
 	if cfg.JetStreamCreate {
 		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -166,9 +166,17 @@ func (b *Bridge) keepAlive() {
 			return
 		case <-t.C:
 		}
+		// A message held far longer than any retry budget would be a bug in
+		// the bridge: stop extending it, so JetStream redelivers it.
+		limit := 10*b.jets.ackWait + time.Duration(b.cfg.RetryAttempts)*(b.cfg.CentrifugoTimeout+b.cfg.RetryMaxBackoff)
 		b.jets.mu.Lock()
 		held := make([]jetstream.Msg, 0, len(b.jets.held))
-		for m := range b.jets.held {
+		for m, since := range b.jets.held {
+			if time.Since(since) > limit {
+				delete(b.jets.held, m)
+				b.log.Error("envelope held without an outcome for too long; letting JetStream redeliver it", zap.Duration("held", time.Since(since)))
+				continue
+			}
 			held = append(held, m)
 		}
 		b.jets.mu.Unlock()
@@ -185,7 +193,7 @@ func (b *Bridge) keepAlive() {
 
 func (st *jsState) hold(m jetstream.Msg) {
 	st.mu.Lock()
-	st.held[m] = struct{}{}
+	st.held[m] = time.Now()
 	st.mu.Unlock()
 }
 
