@@ -107,19 +107,61 @@ func (b *Bridge) finish(msg *nats.Msg, id, producer string, recv time.Time, o ce
 		b.reject(msg, id, producer, o.Err)
 		return
 	}
+	b.countForwarded(recv)
+	if msg.Reply != "" {
+		b.respond(msg, okReceipt(id, o))
+	}
+}
+
+// countForwarded records a forwarded envelope received at recv.
+func (b *Bridge) countForwarded(recv time.Time) {
 	b.m.inflight.Dec()
 	b.m.forwarded.Inc()
 	b.m.forwardLatency.Observe(time.Since(recv).Seconds())
-	if msg.Reply == "" {
-		return
-	}
-	r := receipt{OK: true, ID: id}
+}
+
+// okReceipt is the receipt of a forwarded envelope: its stream position, or
+// one per channel when it went to several.
+func okReceipt(id string, o centrifugo.Outcome) *receipt {
+	r := &receipt{OK: true, ID: id}
 	if len(o.Results) == 1 {
 		r.Offset, r.Epoch = o.Results[0].Offset, o.Results[0].Epoch
 	} else {
 		r.Results = o.Results
 	}
-	b.respond(msg, &r)
+	return r
+}
+
+// failReceipt is the receipt of an envelope that was not forwarded.
+func failReceipt(id, code string, err error) *receipt {
+	return &receipt{OK: false, ID: id, Error: &receiptError{Code: code, Message: err.Error()}}
+}
+
+// reasonCode is the stable code of err, internal_error for an unexpected one.
+func reasonCode(err error) string {
+	var c coded
+	if errors.As(err, &c) {
+		return c.Code()
+	}
+	return CodeInternal
+}
+
+// failureMsg is a rejection notice or a dead letter: the original bytes on
+// subject, the producer's own headers (see copyHeaders) and the headers
+// saying why.
+func failureMsg(subject string, data []byte, orig nats.Header, code string, err error, origSubject, producer, id string) *nats.Msg {
+	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	copyHeaders(m.Header, orig)
+	m.Header.Set(HeaderErrorCode, code)
+	m.Header.Set(HeaderError, headerSafe(err.Error()))
+	m.Header.Set(HeaderOriginalSubject, origSubject)
+	if producer != "" {
+		m.Header.Set(HeaderProducer, producer)
+	}
+	if id != "" {
+		m.Header.Set(HeaderEnvelopeID, id)
+	}
+	return m
 }
 
 // receipt is the answer to a producer that asked for one (nats req).
@@ -140,11 +182,7 @@ type receiptError struct {
 // reject answers the producer with the reason (when it asked for a receipt),
 // publishes the original envelope to REJECTED_PREFIX.<code>, and counts it.
 func (b *Bridge) reject(msg *nats.Msg, id, producer string, err error) {
-	code := CodeInternal
-	var c coded
-	if errors.As(err, &c) {
-		code = c.Code()
-	}
+	code := reasonCode(err)
 	b.m.inflight.Dec()
 	b.m.envelopes.WithLabelValues("rejected", code).Inc()
 	b.rejectLog.Do(func() {
@@ -152,23 +190,13 @@ func (b *Bridge) reject(msg *nats.Msg, id, producer string, err error) {
 			zap.String(logging.FieldReason, code), zap.String(logging.FieldSubject, msg.Subject),
 			zap.String(logging.FieldProducer, producer), zap.String(logging.FieldID, id), zap.Error(err))
 	})
-	notice := &nats.Msg{Subject: b.cfg.RejectedPrefix + "." + code, Data: msg.Data, Header: nats.Header{}}
-	copyHeaders(notice.Header, msg.Header)
-	notice.Header.Set(HeaderErrorCode, code)
-	notice.Header.Set(HeaderError, headerSafe(err.Error()))
-	notice.Header.Set(HeaderOriginalSubject, msg.Subject)
-	if producer != "" {
-		notice.Header.Set(HeaderProducer, producer)
-	}
-	if id != "" {
-		notice.Header.Set(HeaderEnvelopeID, id)
-	}
+	notice := failureMsg(b.cfg.RejectedPrefix+"."+code, msg.Data, msg.Header, code, err, msg.Subject, producer, id)
 	if perr := b.nc.PublishMsg(notice); perr != nil {
 		b.m.receiptErrors.Inc()
 		b.log.Error("publish rejection notice", zap.String(logging.FieldReason, code), zap.Error(perr))
 	}
 	if msg.Reply != "" {
-		b.respond(msg, &receipt{OK: false, ID: id, Error: &receiptError{Code: code, Message: err.Error()}})
+		b.respond(msg, failReceipt(id, code, err))
 	}
 }
 

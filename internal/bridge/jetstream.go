@@ -276,17 +276,9 @@ func (b *Bridge) finishJS(msg jetstream.Msg, md *jetstream.MsgMetadata, id, prod
 			b.log.Error("ack", zap.String(logging.FieldID, id), zap.Error(err))
 		}
 		b.m.jsAcks.WithLabelValues("ack").Inc()
-		b.m.inflight.Dec()
-		b.m.forwarded.Inc()
-		b.m.forwardLatency.Observe(time.Since(recv).Seconds())
+		b.countForwarded(recv)
 		if to := b.replyTo(msg); to != "" {
-			r := receipt{OK: true, ID: id}
-			if len(o.Results) == 1 {
-				r.Offset, r.Epoch = o.Results[0].Offset, o.Results[0].Epoch
-			} else {
-				r.Results = o.Results
-			}
-			b.publishReceipt(to, &r)
+			b.publishReceipt(to, okReceipt(id, o))
 		}
 		return
 	}
@@ -336,24 +328,10 @@ func (b *Bridge) nak(msg jetstream.Msg, md *jetstream.MsgMetadata) {
 // then terminates it. If the dead letter cannot be stored, the envelope is
 // naked instead: it never leaves the stream without a trace.
 func (b *Bridge) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, id, producer string, cause error) {
-	code := CodeInternal
-	var c coded
-	if errors.As(cause, &c) {
-		code = c.Code()
-	}
-	dl := &nats.Msg{Subject: b.cfg.DLQSubject + "." + code, Data: msg.Data(), Header: nats.Header{}}
-	copyHeaders(dl.Header, msg.Headers())
-	dl.Header.Set(HeaderErrorCode, code)
-	dl.Header.Set(HeaderError, headerSafe(cause.Error()))
+	code := reasonCode(cause)
+	dl := failureMsg(b.cfg.DLQSubject+"."+code, msg.Data(), msg.Headers(), code, cause, msg.Subject(), producer, id)
 	dl.Header.Set(HeaderDeliveries, strconv.FormatUint(md.NumDelivered, 10))
-	dl.Header.Set(HeaderOriginalSubject, msg.Subject())
 	dl.Header.Set(HeaderOriginalSequence, strconv.FormatUint(md.Sequence.Stream, 10))
-	if producer != "" {
-		dl.Header.Set(HeaderProducer, producer)
-	}
-	if id != "" {
-		dl.Header.Set(HeaderEnvelopeID, id)
-	}
 	// The dead letter's own Nats-Msg-Id makes a retried store idempotent.
 	dl.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-%d", b.cfg.JetStreamStream, md.Sequence.Stream))
 	ctx, cancel := context.WithTimeout(b.stopCtx(), 5*time.Second)
@@ -379,7 +357,7 @@ func (b *Bridge) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, id, pr
 			zap.Uint64("seq", md.Sequence.Stream), zap.String(logging.FieldID, id), zap.Error(cause))
 	})
 	if to := b.replyTo(msg); to != "" {
-		b.publishReceipt(to, &receipt{OK: false, ID: id, Error: &receiptError{Code: code, Message: cause.Error()}})
+		b.publishReceipt(to, failReceipt(id, code, cause))
 	}
 }
 
