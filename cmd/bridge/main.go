@@ -26,7 +26,7 @@ func run(args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "dlq" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
-		return bridge.DLQCommand(ctx, args[1:], stdout)
+		return dlqCommand(ctx, args[1:], stdout)
 	}
 	for _, a := range args {
 		switch a {

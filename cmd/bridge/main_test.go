@@ -58,3 +58,28 @@ func TestReadmeListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeReasonCodes keeps README.md's reason-code table exactly the
+// codes the bridge declares: none missing, none that it cannot emit.
+func TestReadmeReasonCodes(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### Reason codes\n")
+	if !ok {
+		t.Fatal("README.md has no \"### Reason codes\" section")
+	}
+	section, _, _ = strings.Cut(section, "\n### ")
+	var documented []string
+	for _, line := range strings.Split(section, "\n") {
+		if code, ok := strings.CutPrefix(line, "| `"); ok {
+			code, _, _ = strings.Cut(code, "`")
+			documented = append(documented, code)
+		}
+	}
+	declared := bridge.ReasonCodes()
+	if !reflect.DeepEqual(documented, declared) {
+		t.Errorf("README.md reason codes\n got %q\nwant %q (bridge.ReasonCodes, in that order)", documented, declared)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,9 +41,8 @@ type Bridge struct {
 	m        *metrics
 
 	nc     *nats.Conn
-	subs   []*nats.Subscription // core mode
-	jets   *jsState             // jetstream mode
-	closed chan struct{}        // closed when the NATS connection is closed
+	src    source        // where envelopes come from: the delivery mode
+	closed chan struct{} // closed when the NATS connection is closed
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -62,6 +60,15 @@ type Bridge struct {
 
 	rejectLog rate.Sometimes
 	dropLog   rate.Sometimes
+}
+
+// newSource is the delivery mode's source: the one place that knows the modes.
+func (b *Bridge) newSource() source {
+	log := b.log.With(zap.String("delivery", b.cfg.Delivery))
+	if b.cfg.Delivery == DeliveryJetStream {
+		return newJSSource(b.cfg, b.nc, b.m, log, b.stopCtx)
+	}
+	return newCoreSource(b.cfg, b.nc, b.m, log)
 }
 
 // New builds a bridge from a validated configuration: it loads the channels
@@ -128,6 +135,8 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 		return nil, fmt.Errorf("connect nats %s: %w", natsCfg.URL, err)
 	}
 	b.ready.nc = b.nc
+	b.src = b.newSource()
+	b.ready.src = b.src
 	return b, nil
 }
 
@@ -155,14 +164,7 @@ func (b *Bridge) Start() error {
 			b.log.Error("channels file watch stopped", zap.Error(err))
 		}
 	}()
-	if b.cfg.Delivery == DeliveryJetStream {
-		if err := b.retrySetup(b.setupJetStream); err != nil {
-			return err
-		}
-		if err := b.startJetStream(); err != nil {
-			return err
-		}
-	} else if err := b.subscribe(); err != nil {
+	if err := b.src.start(b.ctx, b.handle); err != nil {
 		return err
 	}
 	b.log.Info("bridge started",
@@ -174,56 +176,6 @@ func (b *Bridge) Start() error {
 		zap.Int("channels", b.channels.Current().Len()),
 		zap.String("http", b.HTTPAddr()))
 	return nil
-}
-
-// subscribe starts core mode: a queue subscription on SUBJECT and SUBJECT.>.
-func (b *Bridge) subscribe() error {
-	for _, subj := range []string{b.cfg.Subject, b.cfg.Subject + ".>"} {
-		sub, err := b.nc.QueueSubscribe(subj, b.cfg.QueueGroup, b.handle)
-		if err != nil {
-			return fmt.Errorf("subscribe %s: %w", subj, err)
-		}
-		if err := sub.SetPendingLimits(b.cfg.NATSPendingMsgs, b.cfg.NATSPendingBytes); err != nil {
-			return fmt.Errorf("pending limits: %w", err)
-		}
-		b.subs = append(b.subs, sub)
-	}
-	// Make sure the server has the subscriptions before reporting started,
-	// when it is reachable; otherwise they are sent on connect.
-	if b.nc.IsConnected() {
-		if err := b.nc.FlushTimeout(5 * time.Second); err != nil {
-			b.log.Warn("nats flush after subscribe", zap.Error(err))
-		}
-	}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		b.watchDrops()
-	}()
-	return nil
-}
-
-// retrySetup runs setup until it succeeds, for up to a minute: NATS may
-// still be starting.
-func (b *Bridge) retrySetup(setup func(context.Context) error) error {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-		err := setup(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || b.ctx.Err() != nil {
-			return err
-		}
-		b.log.Warn("jetstream setup failed, retrying", zap.Error(err))
-		select {
-		case <-time.After(time.Second):
-		case <-b.ctx.Done():
-			return err
-		}
-	}
 }
 
 // HTTPAddr is the address the metrics and health listener is bound to.
@@ -262,17 +214,9 @@ func (b *Bridge) shutdown(ctx context.Context) error {
 	b.log.Info("bridge shutting down")
 	b.shutdownCtx.Store(&ctx)
 	var errs []error
-	for _, sub := range b.subs {
-		if err := sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-			errs = append(errs, fmt.Errorf("drain %s: %w", sub.Subject, err))
-		}
+	if err := b.src.drain(ctx); err != nil {
+		errs = append(errs, err)
 	}
-	for _, sub := range b.subs {
-		for sub.IsValid() && ctx.Err() == nil {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	b.stopJetStream(ctx)
 	if err := b.fwd.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("forward in-flight envelopes: %w", err))
 	}
@@ -304,18 +248,8 @@ func (b *Bridge) stopCtx() context.Context {
 	return context.Background()
 }
 
-// producer names the producer from the subject: the tokens after the
-// configured subject ("instant.publish.billing" is "billing"); "" for the
-// bare subject.
-func (b *Bridge) producer(subject string) string {
-	if len(subject) > len(b.cfg.Subject)+1 && strings.HasPrefix(subject, b.cfg.Subject) {
-		return subject[len(b.cfg.Subject)+1:]
-	}
-	return ""
-}
-
 // asyncError handles NATS's asynchronous errors; slow-consumer drops are
-// counted by watchDrops.
+// counted by the core source.
 func (b *Bridge) asyncError(sub *nats.Subscription, err error) {
 	if errors.Is(err, nats.ErrSlowConsumer) {
 		b.dropLog.Do(func() {
@@ -324,27 +258,4 @@ func (b *Bridge) asyncError(sub *nats.Subscription, err error) {
 		return
 	}
 	b.log.Warn("nats async error", zap.Error(err))
-}
-
-// watchDrops adds the subscriptions' dropped counts to the metric.
-func (b *Bridge) watchDrops() {
-	last := make([]int, len(b.subs))
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.ctx.Done():
-			return
-		case <-t.C:
-		}
-		for i, sub := range b.subs {
-			n, err := sub.Dropped()
-			if err != nil || n <= last[i] {
-				continue
-			}
-			b.m.slowDropped.Add(float64(n - last[i]))
-			b.log.Warn("envelopes dropped by NATS (slow consumer)", zap.String(logging.FieldSubject, sub.Subject), zap.Int("dropped", n-last[i]), zap.Int("dropped_total", n))
-			last[i] = n
-		}
-	}
 }

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/instant-go/instant/internal/bridge"
+	"github.com/instant-go/instant/internal/dlq"
 	"github.com/instant-go/instant/internal/testenv"
 	"github.com/instant-go/instant/internal/tokens"
 )
@@ -330,14 +331,14 @@ func TestRejections(t *testing.T) {
 				if string(m.Data) != tc.body {
 					t.Errorf("notice data %.80q, want the original envelope %.80q", m.Data, tc.body)
 				}
-				if got := m.Header.Get(bridge.HeaderErrorCode); got != tc.code {
-					t.Errorf("%s header %q, want %q", bridge.HeaderErrorCode, got, tc.code)
+				if got := m.Header.Get(dlq.HeaderErrorCode); got != tc.code {
+					t.Errorf("%s header %q, want %q", dlq.HeaderErrorCode, got, tc.code)
 				}
-				if got := m.Header.Get(bridge.HeaderOriginalSubject); got != tc.subject {
-					t.Errorf("%s header %q, want %q", bridge.HeaderOriginalSubject, got, tc.subject)
+				if got := m.Header.Get(dlq.HeaderOriginalSubject); got != tc.subject {
+					t.Errorf("%s header %q, want %q", dlq.HeaderOriginalSubject, got, tc.subject)
 				}
-				if m.Header.Get(bridge.HeaderError) == "" {
-					t.Errorf("%s header empty", bridge.HeaderError)
+				if m.Header.Get(dlq.HeaderError) == "" {
+					t.Errorf("%s header empty", dlq.HeaderError)
 				}
 			case <-time.After(5 * time.Second):
 				t.Fatal("no rejection notice published")
@@ -435,8 +436,8 @@ func TestCentrifugoDown(t *testing.T) {
 	t.Logf("upstream_unavailable after %v", time.Since(start))
 	select {
 	case m := <-rejected:
-		if m.Header.Get(bridge.HeaderEnvelopeID) != "down-1" {
-			t.Errorf("notice id header %q, want down-1", m.Header.Get(bridge.HeaderEnvelopeID))
+		if m.Header.Get(dlq.HeaderEnvelopeID) != "down-1" {
+			t.Errorf("notice id header %q, want down-1", m.Header.Get(dlq.HeaderEnvelopeID))
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no upstream_unavailable notice")

@@ -1,70 +1,57 @@
 package bridge
 
 import (
-	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/instant-go/instant/internal/centrifugo"
-	"github.com/instant-go/instant/internal/dlq"
 	"github.com/instant-go/instant/internal/logging"
 	"github.com/instant-go/instant/pkg/envelope"
 )
 
-// Reason codes the bridge itself adds to those of pkg/envelope, pkg/acl and
-// internal/centrifugo.
-const (
-	// CodeInternal: an unexpected failure inside the bridge.
-	CodeInternal = "internal_error"
-)
-
-// Headers of rejection notices and dead letters.
-const (
-	HeaderErrorCode       = dlq.HeaderErrorCode
-	HeaderError           = dlq.HeaderError
-	HeaderOriginalSubject = dlq.HeaderOriginalSubject
-	HeaderProducer        = dlq.HeaderProducer
-	HeaderEnvelopeID      = dlq.HeaderEnvelopeID
-)
-
-// coded is an error with a stable reason code.
-type coded interface {
-	error
-	Code() string
-}
-
-// handle is the NATS message handler: decode, check, queue for Centrifugo.
-// It runs on the subscription's goroutine, so envelopes of one subscription
-// are queued in the order they arrived.
-func (b *Bridge) handle(msg *nats.Msg) {
+// handle is the one path of every envelope, whatever its source: decode,
+// check against the ACL, build the Centrifugo commands, forward, and hand
+// the outcome back to the source. It runs on the source's receiving
+// goroutine, so envelopes of one subscription are queued in arrival order.
+func (b *Bridge) handle(d delivery) {
 	recv := time.Now()
 	b.m.inflight.Inc()
-	producer := b.producer(msg.Subject)
-	id, cmds, err := b.prepare(producer, msg.Data, recv, "")
+	producer := b.producer(d.subject())
+	fallbackID, err := d.begin()
 	if err != nil {
-		b.reject(msg, id, producer, err)
+		b.finish(d, failureInfo{id: fallbackID, producer: producer}, recv, nil, err)
+		return
+	}
+	id, cmds, err := b.prepare(producer, d.data(), recv, fallbackID)
+	fi := failureInfo{id: id, producer: producer}
+	if err != nil {
+		b.finish(d, fi, recv, nil, err)
 		return
 	}
 	item := &centrifugo.Item{Commands: cmds}
-	item.Done = func(o centrifugo.Outcome) { b.finish(msg, id, producer, recv, o) }
+	item.Done = func(o centrifugo.Outcome) {
+		if o.Err != nil {
+			b.finish(d, fi, recv, nil, o.Err)
+			return
+		}
+		b.finish(d, fi, recv, o.Results, nil)
+	}
 	if err := b.fwd.Submit(b.ctx, item); err != nil {
 		// Only after shutdown began; the producer still gets an answer.
-		b.reject(msg, id, producer, centrifugo.NewError(centrifugo.CodeUpstreamUnavailable, "bridge is shutting down: "+err.Error()))
+		b.finish(d, fi, recv, nil, &Error{code: centrifugo.CodeUpstreamUnavailable, msg: "bridge is shutting down: " + err.Error(), retry: true})
 	}
 }
 
 // prepare is the per-envelope hot path: decode, check against the ACL,
 // encode the Centrifugo commands. It returns the envelope's id: the
-// producer's, else fallbackID, else a new one ("" when the envelope could
-// not be decoded).
+// producer's, else fallbackID, else a new one (fallbackID when the envelope
+// could not be decoded).
 func (b *Bridge) prepare(producer string, data []byte, recv time.Time, fallbackID string) (string, []centrifugo.Command, error) {
 	env, err := envelope.Decode(data, b.limits)
 	if err != nil {
-		return "", nil, err
+		return fallbackID, nil, err
 	}
 	id := env.ID
 	if id == "" {
@@ -81,13 +68,13 @@ func (b *Bridge) prepare(producer string, data []byte, recv time.Time, fallbackI
 
 // commands turns an envelope into Centrifugo commands: a publish for one
 // channel; for several, a broadcast in object mode, or one publish per
-// channel in django mode (whose payload names its channel).
+// channel in django mode (whose payload names its channel). The site and id
+// defaults are applied here, once.
 func (b *Bridge) commands(env *envelope.Envelope, id string, recv time.Time) []centrifugo.Command {
-	site := env.Site
-	if site == "" {
-		site = b.cfg.SiteName
+	meta := envelope.Meta{ID: id, Site: env.Site, ReceivedAt: recv}
+	if meta.Site == "" {
+		meta.Site = b.cfg.SiteName
 	}
-	meta := envelope.Meta{ID: id, Site: site, ReceivedAt: recv}
 	if env.Channel != "" {
 		return []centrifugo.Command{{Channel: env.Channel, Data: envelope.AppendPayload(nil, b.mode, env, env.Channel, meta)}}
 	}
@@ -101,147 +88,39 @@ func (b *Bridge) commands(env *envelope.Envelope, id string, recv time.Time) []c
 	return cmds
 }
 
-// finish records the outcome of a forwarded envelope and answers the producer.
-func (b *Bridge) finish(msg *nats.Msg, id, producer string, recv time.Time, o centrifugo.Outcome) {
-	if o.Err != nil {
-		b.reject(msg, id, producer, o.Err)
-		return
-	}
-	b.countForwarded(recv)
-	if msg.Reply != "" {
-		b.respond(msg, okReceipt(id, o))
-	}
-}
-
-// countForwarded records a forwarded envelope received at recv.
-func (b *Bridge) countForwarded(recv time.Time) {
+// finish hands the outcome to the envelope's source, then counts it and
+// answers the producer: the one place where an envelope leaves the bridge.
+func (b *Bridge) finish(d delivery, fi failureInfo, recv time.Time, results []centrifugo.Result, err error) {
+	disp := d.settle(fi, err)
 	b.m.inflight.Dec()
-	b.m.forwarded.Inc()
-	b.m.forwardLatency.Observe(time.Since(recv).Seconds())
-}
-
-// okReceipt is the receipt of a forwarded envelope: its stream position, or
-// one per channel when it went to several.
-func okReceipt(id string, o centrifugo.Outcome) *receipt {
-	r := &receipt{OK: true, ID: id}
-	if len(o.Results) == 1 {
-		r.Offset, r.Epoch = o.Results[0].Offset, o.Results[0].Epoch
-	} else {
-		r.Results = o.Results
-	}
-	return r
-}
-
-// failReceipt is the receipt of an envelope that was not forwarded.
-func failReceipt(id, code string, err error) *receipt {
-	return &receipt{OK: false, ID: id, Error: &receiptError{Code: code, Message: err.Error()}}
-}
-
-// reasonCode is the stable code of err, internal_error for an unexpected one.
-func reasonCode(err error) string {
-	var c coded
-	if errors.As(err, &c) {
-		return c.Code()
-	}
-	return CodeInternal
-}
-
-// failureMsg is a rejection notice or a dead letter: the original bytes on
-// subject, the producer's own headers (see copyHeaders) and the headers
-// saying why.
-func failureMsg(subject string, data []byte, orig nats.Header, code string, err error, origSubject, producer, id string) *nats.Msg {
-	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	copyHeaders(m.Header, orig)
-	m.Header.Set(HeaderErrorCode, code)
-	m.Header.Set(HeaderError, headerSafe(err.Error()))
-	m.Header.Set(HeaderOriginalSubject, origSubject)
-	if producer != "" {
-		m.Header.Set(HeaderProducer, producer)
-	}
-	if id != "" {
-		m.Header.Set(HeaderEnvelopeID, id)
-	}
-	return m
-}
-
-// receipt is the answer to a producer that asked for one (nats req).
-type receipt struct {
-	OK      bool                `json:"ok"`
-	ID      string              `json:"id,omitempty"`
-	Offset  uint64              `json:"offset,omitempty"`
-	Epoch   string              `json:"epoch,omitempty"`
-	Results []centrifugo.Result `json:"results,omitempty"`
-	Error   *receiptError       `json:"error,omitempty"`
-}
-
-type receiptError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// reject answers the producer with the reason (when it asked for a receipt),
-// publishes the original envelope to REJECTED_PREFIX.<code>, and counts it.
-func (b *Bridge) reject(msg *nats.Msg, id, producer string, err error) {
-	code := reasonCode(err)
-	b.m.inflight.Dec()
-	b.m.envelopes.WithLabelValues("rejected", code).Inc()
-	b.rejectLog.Do(func() {
-		b.log.Warn("envelope rejected (logging is rate-limited; see instant_bridge_envelopes_total)",
-			zap.String(logging.FieldReason, code), zap.String(logging.FieldSubject, msg.Subject),
-			zap.String(logging.FieldProducer, producer), zap.String(logging.FieldID, id), zap.Error(err))
-	})
-	notice := failureMsg(b.cfg.RejectedPrefix+"."+code, msg.Data, msg.Header, code, err, msg.Subject, producer, id)
-	if perr := b.nc.PublishMsg(notice); perr != nil {
-		b.m.receiptErrors.Inc()
-		b.log.Error("publish rejection notice", zap.String(logging.FieldReason, code), zap.Error(perr))
-	}
-	if msg.Reply != "" {
-		b.respond(msg, failReceipt(id, code, err))
-	}
-}
-
-func (b *Bridge) respond(msg *nats.Msg, r *receipt) {
-	b.publishReceipt(msg.Reply, r)
-}
-
-func (b *Bridge) publishReceipt(subject string, r *receipt) {
-	data, err := json.Marshal(r)
-	if err == nil {
-		err = b.nc.Publish(subject, data)
-	}
-	if err != nil {
-		b.m.receiptErrors.Inc()
-		b.log.Error("publish receipt", zap.String(logging.FieldID, r.ID), zap.Error(err))
-	}
-}
-
-// headerSafe keeps a header value on one line.
-func headerSafe(s string) string {
-	out := []byte(s)
-	for i, c := range out {
-		if c == '\r' || c == '\n' {
-			out[i] = ' '
+	switch disp {
+	case forwarded:
+		b.m.forwarded.Inc()
+		b.m.forwardLatency.Observe(time.Since(recv).Seconds())
+		if to := b.receiptSubject(d); to != "" {
+			b.publishReceipt(to, okReceipt(fi.id, results))
 		}
+	case rejected:
+		code := reasonCode(err)
+		b.m.envelopes.WithLabelValues("rejected", code).Inc()
+		b.rejectLog.Do(func() {
+			b.log.Warn("envelope rejected (logging is rate-limited; see instant_bridge_envelopes_total)",
+				zap.String(logging.FieldReason, code), zap.String(logging.FieldSubject, d.subject()),
+				zap.String(logging.FieldProducer, fi.producer), zap.String(logging.FieldID, fi.id), zap.Error(err))
+		})
+		if to := b.receiptSubject(d); to != "" {
+			b.publishReceipt(to, failReceipt(fi.id, code, err))
+		}
+	case retrying:
 	}
-	if len(out) > 1024 {
-		out = append(out[:1021], "..."...)
-	}
-	return string(out)
 }
 
-// copyHeaders copies a producer's headers onto a rejection notice or a dead
-// letter. NATS's own headers (Nats-Expected-Stream and the like would make
-// the store fail) and Instant-* headers (which the bridge sets itself, and a
-// producer must not forge) are left out; Nats-Msg-Id is kept as
-// Instant-Original-Msg-Id.
-func copyHeaders(dst, src nats.Header) {
-	for k, v := range src {
-		switch {
-		case k == nats.MsgIdHdr:
-			dst[HeaderOriginalMsgID] = v
-		case strings.HasPrefix(k, "Nats-"), strings.HasPrefix(k, "Instant-"):
-		default:
-			dst[k] = v
-		}
+// producer names the producer from the subject: the tokens after the
+// configured subject ("instant.publish.billing" is "billing"); "" for the
+// bare subject.
+func (b *Bridge) producer(subject string) string {
+	if len(subject) > len(b.cfg.Subject)+1 && strings.HasPrefix(subject, b.cfg.Subject) {
+		return subject[len(b.cfg.Subject)+1:]
 	}
+	return ""
 }

@@ -41,7 +41,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 type readiness struct {
 	nc  *nats.Conn
 	api *gocent.Client
-	js  *jsState // jetstream mode
+	src source
 
 	mu      sync.Mutex
 	checked time.Time
@@ -76,19 +76,8 @@ func (r *readiness) check(ctx context.Context) (readyStatus, bool) {
 	if cfErr != nil {
 		st.Centrifugo = "unreachable: " + cfErr.Error()
 	}
-	consumerOK := true
-	if r.js != nil {
-		st.Consumer = "ok"
-		last := time.Unix(0, r.js.infoOK.Load())
-		if time.Since(last) > 10*time.Second {
-			consumerOK = false
-			msg, _ := r.js.infoError.Load().(string)
-			st.Consumer = "no consumer info for " + time.Since(last).Round(time.Second).String() + ": " + msg
-			if r.js.infoOK.Load() == 0 {
-				st.Consumer = "no consumer info yet: " + msg
-			}
-		}
-	}
+	consumer, consumerOK := r.src.status()
+	st.Consumer = consumer
 	st.Ready = natsOK && cfErr == nil && consumerOK
 	return st, st.Ready
 }

@@ -88,8 +88,8 @@ func TestValidID(t *testing.T) {
 		"": false, "a": true, "order-42": true, "has space": false, "tab\t": false,
 		"é": false, string(make([]byte, 129)): false,
 	} {
-		if got := validID(id); got != want {
-			t.Errorf("validID(%q) = %v, want %v", id, got, want)
+		if got := envelope.ValidID(id); got != want {
+			t.Errorf("ValidID(%q) = %v, want %v", id, got, want)
 		}
 	}
 }

@@ -236,48 +236,6 @@ func containsAll(s string, subs ...string) bool {
 	return true
 }
 
-func TestDLQCommand(t *testing.T) {
-	s := startStack(t, jetstreamMode)
-	t.Setenv("INSTANT_NATS_URL", s.nats.URL())
-	s.jsPublish(`{"channel":"$nope","message":"x","id":"d-1"}`)
-	s.jsPublish(`{"channel":"$users"}`)
-	store := s.dlqStore()
-	testenv.Eventually(t, 10*time.Second, func() error {
-		l, err := store.List(context.Background(), dlq.Filter{}, 0)
-		if err != nil || len(l) != 2 {
-			return fmt.Errorf("%d dead letters (%v), want 2", len(l), err)
-		}
-		return nil
-	})
-	run := func(args ...string) (string, error) {
-		var out strings.Builder
-		err := bridge.DLQCommand(context.Background(), args, &out)
-		return out.String(), err
-	}
-	out, err := run("list")
-	if err != nil || !containsAll(out, "unknown_channel", "invalid_envelope", "d-1", "instant.publish") {
-		t.Errorf("list: %v\n%s", err, out)
-	}
-	out, err = run("list", "--code", "unknown_channel", "--json")
-	if err != nil || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"envelope":"{\"channel\":\"$nope\"`) {
-		t.Errorf("list --code --json: %v\n%s", err, out)
-	}
-	if _, err := run("replay"); err == nil || !strings.Contains(err.Error(), "--all") {
-		t.Errorf("replay without a selection: %v, want an error asking for one", err)
-	}
-	if _, err := run("frobnicate"); err == nil {
-		t.Error("unknown command: want an error")
-	}
-	out, err = run("purge", "--code", "invalid_envelope")
-	if err != nil || !strings.Contains(out, "purged 1") {
-		t.Errorf("purge --code: %v %s", err, out)
-	}
-	out, err = run("show", "1")
-	if err != nil || !strings.Contains(out, `"code": "unknown_channel"`) {
-		t.Errorf("show 1: %v\n%s", err, out)
-	}
-}
-
 // TestJetStreamHeadersAndIDs: NATS's own publish headers do not stop a dead
 // letter from being stored, a producer cannot forge Instant-* headers, the
 // envelope id survives a replay, and receipts go only under the prefix.
@@ -289,7 +247,7 @@ func TestJetStreamHeadersAndIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &nats.Msg{Subject: "instant.publish", Data: []byte(`{"channel":"$users"}`), Header: nats.Header{}}
-	m.Header.Set(bridge.HeaderEnvelopeID, "forged")
+	m.Header.Set(dlq.HeaderEnvelopeID, "forged")
 	m.Header.Set("X-Trace", "t-1")
 	if _, err := js.PublishMsg(context.Background(), m, jetstream.WithExpectStream("INSTANT"), jetstream.WithMsgID("m-1")); err != nil {
 		t.Fatal(err)
@@ -304,7 +262,7 @@ func TestJetStreamHeadersAndIDs(t *testing.T) {
 		l = ls[0]
 		return nil
 	})
-	if l.Code != "invalid_envelope" || l.Header.Get("X-Trace") != "t-1" || l.Header.Get(bridge.HeaderOriginalMsgID) != "m-1" || l.Header.Get("Nats-Expected-Stream") != "" {
+	if l.Code != "invalid_envelope" || l.Header.Get("X-Trace") != "t-1" || l.Header.Get(dlq.HeaderOriginalMsgID) != "m-1" || l.Header.Get("Nats-Expected-Stream") != "" {
 		t.Errorf("dead letter headers %v: want the code, the producer's X-Trace, the original msg id, no Nats-Expected-Stream", l.Header)
 	}
 

@@ -23,6 +23,9 @@ type metrics struct {
 	requestsActive prometheus.Gauge
 	slowDropped    prometheus.Counter
 	receiptErrors  prometheus.Counter
+	// receiptsRefused counts receipts not sent because the reply subject
+	// was outside INSTANT_RECEIPT_PREFIX.
+	receiptsRefused prometheus.Counter
 
 	// jetstream mode
 	jsAcks         *prometheus.CounterVec
@@ -79,6 +82,10 @@ func newMetrics() *metrics {
 		Name: "instant_bridge_receipt_errors_total",
 		Help: "Receipts or rejection notices that could not be published to NATS.",
 	})
+	m.receiptsRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "instant_bridge_receipts_refused_total",
+		Help: "Receipts not sent because the envelope's reply subject is not under INSTANT_RECEIPT_PREFIX (the envelope itself is still handled).",
+	})
 	m.jsAcks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "instant_bridge_jetstream_acks_total",
 		Help: "jetstream mode: acknowledgements sent, by kind (ack: forwarded, nak: redeliver later, term: dead-lettered).",
@@ -105,7 +112,7 @@ func newMetrics() *metrics {
 	}, []string{"reason"})
 	m.reg.MustRegister(m.jsAcks, m.jsAckErrors, m.jsRedeliveries, m.jsPending, m.jsAckPending, m.deadLettered)
 	m.reg.MustRegister(m.envelopes, m.forwardLatency, m.batchSize, m.requests, m.requestLatency,
-		m.inflight, m.waiting, m.requestsActive, m.slowDropped, m.receiptErrors,
+		m.inflight, m.waiting, m.requestsActive, m.slowDropped, m.receiptErrors, m.receiptsRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

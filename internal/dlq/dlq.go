@@ -1,6 +1,8 @@
-// Package dlq operates the dead-letter stream of the bridge's jetstream
-// mode: list and show dead letters with their reasons, replay them into the
-// envelope stream once the cause is fixed, and purge them.
+// Package dlq owns the dead letters of the bridge's jetstream mode and the
+// failure headers they share with rejection notices: it writes them (stream
+// creation, headers, truncation to the server's payload limit), lists and
+// shows them with their reasons, replays them into the envelope stream once
+// the cause is fixed, and purges them.
 package dlq
 
 import (
@@ -15,21 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Header names shared with the bridge.
-const (
-	HeaderErrorCode        = "Instant-Error-Code"
-	HeaderError            = "Instant-Error"
-	HeaderDeliveries       = "Instant-Deliveries"
-	HeaderOriginalSubject  = "Instant-Original-Subject"
-	HeaderOriginalSequence = "Instant-Original-Sequence"
-	HeaderOriginalMsgID    = "Instant-Original-Msg-Id"
-	HeaderEnvelopeID       = "Instant-Envelope-Id"
-	HeaderProducer         = "Instant-Producer"
-	// HeaderReplayedFrom marks a replayed envelope with its dead letter's
-	// sequence.
-	HeaderReplayedFrom = "Instant-Replayed-From"
-)
-
 // Letter is one dead letter.
 type Letter struct {
 	Seq              uint64
@@ -41,8 +28,11 @@ type Letter struct {
 	OriginalSubject  string
 	OriginalSequence uint64
 	EnvelopeID       string
-	Header           nats.Header
-	Data             []byte
+	// Truncated is the original size of an envelope too large to be kept
+	// whole with its headers; Data is then only its start. 0: not truncated.
+	Truncated int
+	Header    nats.Header
+	Data      []byte
 }
 
 // Filter selects dead letters. Zero values select everything.
@@ -160,6 +150,7 @@ func letter(m *jetstream.RawStreamMsg) Letter {
 		OriginalSubject: h.Get(HeaderOriginalSubject), EnvelopeID: h.Get(HeaderEnvelopeID),
 	}
 	l.Deliveries, _ = strconv.Atoi(h.Get(HeaderDeliveries))
+	l.Truncated, _ = strconv.Atoi(h.Get(HeaderTruncated))
 	l.OriginalSequence, _ = strconv.ParseUint(h.Get(HeaderOriginalSequence), 10, 64)
 	return l
 }
@@ -180,7 +171,7 @@ func (s *Store) Replay(ctx context.Context, f Filter) ([]uint64, error) {
 		}
 		m := &nats.Msg{Subject: l.OriginalSubject, Data: l.Data, Header: nats.Header{}}
 		for k, v := range l.Header {
-			if k != HeaderEnvelopeID && (strings.HasPrefix(k, "Instant-") || strings.HasPrefix(k, "Nats-")) {
+			if k != HeaderEnvelopeID && Reserved(k) {
 				continue
 			}
 			m.Header[k] = v // the envelope id stays, so the replayed copy keeps it

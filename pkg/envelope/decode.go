@@ -227,7 +227,7 @@ func (d *decoder) member(env *Envelope) *Error {
 	case fSite:
 		env.Site = s
 	case fID:
-		if !validID(s) {
+		if !ValidID(s) {
 			d.reject(CodeInvalidEnvelope, name, "must be 1-128 printable ASCII characters (0x21-0x7E)")
 		}
 		env.ID = s
@@ -411,8 +411,10 @@ func (d *decoder) version() *Error {
 	return nil
 }
 
-// validID reports whether s is 1-128 printable ASCII characters (0x21-0x7E).
-func validID(s string) bool {
+// ValidID reports whether s is a valid envelope id: 1-128 printable ASCII
+// characters (0x21-0x7E). The bridge applies the same rule to ids it finds
+// elsewhere (a dead letter's replayed id).
+func ValidID(s string) bool {
 	if len(s) == 0 || len(s) > maxIDLen {
 		return false
 	}

@@ -38,7 +38,7 @@ func ExampleAppendPayload() {
 		fmt.Println(err)
 		return
 	}
-	meta := envelope.Meta{Site: "mysite", ReceivedAt: time.UnixMilli(1795791845678)}
+	meta := envelope.Meta{ID: env.ID, Site: "mysite", ReceivedAt: time.UnixMilli(1795791845678)}
 	var buf []byte
 	for _, ch := range env.Targets() {
 		buf = envelope.AppendPayload(buf[:0], envelope.ModeObject, &env, ch, meta)

@@ -137,10 +137,7 @@ func checkPayloads(t *testing.T, env *Envelope) {
 // payloadMap is what a payload must decode to.
 func payloadMap(env *Envelope, ch string, meta Meta, object bool) map[string]any {
 	m := map[string]any{}
-	site := env.Site
-	if site == "" {
-		site = meta.Site
-	}
+	site := meta.Site
 	if object {
 		m["id"] = meta.ID
 		m["ts"] = json.Number(strconv.FormatInt(meta.ReceivedAt.UnixMilli(), 10))

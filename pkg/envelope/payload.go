@@ -51,10 +51,11 @@ func (m Mode) String() string {
 	return "Mode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// Meta is what the bridge stamps on every payload.
+// Meta is what the bridge stamps on every payload, its defaults already
+// applied: AppendPayload writes these, not the envelope's ID and Site.
 type Meta struct {
-	ID         string    // payload id; when "", the envelope's ID is used
-	Site       string    // the configured site name; a non-empty Envelope.Site overrides it
+	ID         string    // payload id (object mode); omitted when ""
+	Site       string    // site name; omitted when ""
 	ReceivedAt time.Time // when the bridge received the envelope; "ts" is omitted when zero
 }
 
@@ -65,24 +66,16 @@ type Meta struct {
 // "channel". django mode requires channel != "" (when it is "", env.Channel
 // is written).
 //
-// The site written is env.Site when not "", else meta.Site; the id is
-// meta.ID when not "", else env.ID (object mode only).
+// The site and id written are meta's (the id in object mode only).
 //
 // env.Data is embedded verbatim in object mode and must be a valid JSON
 // object, as Decode returns it. Strings are escaped like encoding/json does
 // (including <, > and &, U+2028 and U+2029; invalid UTF-8 becomes U+FFFD),
 // so the output is valid JSON for any strings.
 func AppendPayload(dst []byte, mode Mode, env *Envelope, channel string, meta Meta) []byte {
-	site := env.Site
-	if site == "" {
-		site = meta.Site
-	}
+	site, id := meta.Site, meta.ID
 	if mode == ModeDjango {
 		return appendDjango(dst, env, channel, site)
-	}
-	id := meta.ID
-	if id == "" {
-		id = env.ID
 	}
 	dst = append(dst, '{')
 	if id != "" {

@@ -57,24 +57,24 @@ func TestAppendPayloadObject(t *testing.T) {
 			want:    `{"channel":"b","message":"m"}`,
 		},
 		{
-			name:    "envelope site overrides meta site",
+			name:    "meta site written, not the envelope's (defaults are the caller's)",
 			env:     Envelope{Channel: "c", Message: "m", HasMessage: true, Site: "override"},
 			channel: "c",
 			meta:    Meta{Site: "configured"},
-			want:    `{"channel":"c","site":"override","message":"m"}`,
+			want:    `{"channel":"c","site":"configured","message":"m"}`,
 		},
 		{
-			name:    "meta id wins over envelope id",
+			name:    "meta id written, not the envelope's",
 			env:     Envelope{Channel: "c", Message: "m", HasMessage: true, ID: "producer"},
 			channel: "c",
 			meta:    Meta{ID: "bridge"},
 			want:    `{"id":"bridge","channel":"c","message":"m"}`,
 		},
 		{
-			name:    "envelope id when meta has none",
+			name:    "no id when meta has none",
 			env:     Envelope{Channel: "c", Message: "m", HasMessage: true, ID: "producer"},
 			channel: "c",
-			want:    `{"id":"producer","channel":"c","message":"m"}`,
+			want:    `{"channel":"c","message":"m"}`,
 		},
 		{
 			name:    "escaping",
@@ -119,11 +119,11 @@ func TestAppendPayloadDjango(t *testing.T) {
 			want:    map[string]any{"channel": "c", "site": "", "data": map[string]any{}},
 		},
 		{
-			name:    "empty message kept, bucket, site override",
+			name:    "empty message kept, bucket, meta site",
 			env:     Envelope{Channel: "c", HasMessage: true, Bucket: "b", Site: "s2"},
 			channel: "c",
 			meta:    Meta{Site: "s1"},
-			want:    map[string]any{"channel": "c", "site": "s2", "message": "", "bucket": "b"},
+			want:    map[string]any{"channel": "c", "site": "s1", "message": "", "bucket": "b"},
 		},
 		{
 			name:    "copy for one of several channels",

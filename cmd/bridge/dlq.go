@@ -1,4 +1,4 @@
-package bridge
+package main
 
 import (
 	"context"
@@ -49,34 +49,64 @@ the same replay twice does not duplicate: replayed dead letters are deleted,
 and each replay carries a Nats-Msg-Id that JetStream deduplicates.
 `
 
-// DLQCommand runs `bridge dlq ...`.
-func DLQCommand(ctx context.Context, args []string, stdout io.Writer) error {
+// dlqArgs is a parsed `bridge dlq` command line.
+type dlqArgs struct {
+	cmd    string
+	filter dlq.Filter
+	all    bool
+	limit  int
+	asJSON bool
+	rest   []string
+}
+
+// parseDLQArgs parses `bridge dlq <command> [flags]`; ok is false for help.
+func parseDLQArgs(args []string) (a dlqArgs, ok bool, err error) {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		return a, false, nil
+	}
+	a.cmd = args[0]
+	fs := flag.NewFlagSet("bridge dlq "+a.cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&a.filter.Code, "code", "", "reason code")
+	fs.Uint64Var(&a.filter.From, "from", 0, "first dead-letter sequence")
+	fs.Uint64Var(&a.filter.To, "to", 0, "last dead-letter sequence")
+	fs.BoolVar(&a.all, "all", false, "every dead letter")
+	fs.IntVar(&a.limit, "limit", 1000, "most dead letters to list (0: all)")
+	fs.BoolVar(&a.asJSON, "json", false, "one JSON object per line")
+	if err := fs.Parse(args[1:]); err != nil {
+		return a, true, fmt.Errorf("%w\n\n%s", err, dlqUsage)
+	}
+	a.rest = fs.Args()
+	switch a.cmd {
+	case "list":
+	case "show":
+		if len(a.rest) != 1 {
+			return a, true, errors.New("usage: bridge dlq show SEQ")
+		}
+	case "replay", "purge":
+		if !a.all && a.filter == (dlq.Filter{}) {
+			return a, true, errors.New("say which dead letters: --all, --code C, or --from N [--to M]")
+		}
+		if a.all && a.filter != (dlq.Filter{}) {
+			return a, true, errors.New("--all selects everything: do not combine it with --code, --from or --to")
+		}
+	default:
+		return a, true, fmt.Errorf("unknown dlq command %q\n\n%s", a.cmd, dlqUsage)
+	}
+	return a, true, nil
+}
+
+// dlqCommand runs `bridge dlq ...`: the arguments are handled here, the
+// operations are internal/dlq's.
+func dlqCommand(ctx context.Context, args []string, stdout io.Writer) error {
+	a, ok, err := parseDLQArgs(args)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		_, err := fmt.Fprint(stdout, dlqUsage)
 		return err
 	}
-	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("bridge dlq "+cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var (
-		f       dlq.Filter
-		all     bool
-		limit   int
-		asJSON  bool
-		fromSeq uint64
-		toSeq   uint64
-	)
-	fs.StringVar(&f.Code, "code", "", "reason code")
-	fs.Uint64Var(&fromSeq, "from", 0, "first dead-letter sequence")
-	fs.Uint64Var(&toSeq, "to", 0, "last dead-letter sequence")
-	fs.BoolVar(&all, "all", false, "every dead letter")
-	fs.IntVar(&limit, "limit", 1000, "most dead letters to list (0: all)")
-	fs.BoolVar(&asJSON, "json", false, "one JSON object per line")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w\n\n%s", err, dlqUsage)
-	}
-	f.From, f.To = fromSeq, toSeq
-
 	var cfg dlqConfig
 	if err := envconfig.Process("", &cfg); err != nil {
 		return err
@@ -96,44 +126,21 @@ func DLQCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return a.run(ctx, store, stdout)
+}
 
-	selective := func() error {
-		if !all && f == (dlq.Filter{}) {
-			return errors.New("say which dead letters: --all, --code C, or --from N [--to M]")
-		}
-		if all && f != (dlq.Filter{}) {
-			return errors.New("--all selects everything: do not combine it with --code, --from or --to")
-		}
-		return nil
-	}
-	switch cmd {
+func (a dlqArgs) run(ctx context.Context, store *dlq.Store, stdout io.Writer) error {
+	switch a.cmd {
 	case "list":
-		letters, err := store.List(ctx, f, limit)
+		letters, err := store.List(ctx, a.filter, a.limit)
 		if err != nil {
 			return err
 		}
-		if asJSON {
-			enc := json.NewEncoder(stdout)
-			for _, l := range letters {
-				if err := enc.Encode(letterJSON(l)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEQ\tTIME\tCODE\tDELIVERIES\tSUBJECT\tID\tREASON")
-		for _, l := range letters {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", l.Seq, l.Time.UTC().Format(time.RFC3339), l.Code, l.Deliveries, l.OriginalSubject, l.EnvelopeID, l.Reason)
-		}
-		return tw.Flush()
+		return printLetters(stdout, letters, a.asJSON)
 	case "show":
-		if fs.NArg() != 1 {
-			return errors.New("usage: bridge dlq show SEQ")
-		}
-		seq, err := strconv.ParseUint(fs.Arg(0), 10, 64)
+		seq, err := strconv.ParseUint(a.rest[0], 10, 64)
 		if err != nil {
-			return fmt.Errorf("SEQ %q: %w", fs.Arg(0), err)
+			return fmt.Errorf("SEQ %q: %w", a.rest[0], err)
 		}
 		l, err := store.Get(ctx, seq)
 		if err != nil {
@@ -143,22 +150,36 @@ func DLQCommand(ctx context.Context, args []string, stdout io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(letterJSON(l))
 	case "replay":
-		if err := selective(); err != nil {
-			return err
-		}
-		seqs, err := store.Replay(ctx, f)
+		seqs, err := store.Replay(ctx, a.filter)
 		fmt.Fprintf(stdout, "replayed %d dead letters\n", len(seqs))
 		return err
-	case "purge":
-		if err := selective(); err != nil {
-			return err
-		}
-		n, err := store.Purge(ctx, f)
+	default: // purge
+		n, err := store.Purge(ctx, a.filter)
 		fmt.Fprintf(stdout, "purged %d dead letters\n", n)
 		return err
-	default:
-		return fmt.Errorf("unknown dlq command %q\n\n%s", cmd, dlqUsage)
 	}
+}
+
+func printLetters(w io.Writer, letters []dlq.Letter, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for _, l := range letters {
+			if err := enc.Encode(letterJSON(l)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tCODE\tDELIVERIES\tSUBJECT\tID\tREASON")
+	for _, l := range letters {
+		reason := l.Reason
+		if l.Truncated > 0 {
+			reason = fmt.Sprintf("[truncated: %d of %d bytes kept] %s", len(l.Data), l.Truncated, reason)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", l.Seq, l.Time.UTC().Format(time.RFC3339), l.Code, l.Deliveries, l.OriginalSubject, l.EnvelopeID, reason)
+	}
+	return tw.Flush()
 }
 
 type letterOut struct {
@@ -170,6 +191,7 @@ type letterOut struct {
 	OriginalSubject  string              `json:"original_subject"`
 	OriginalSequence uint64              `json:"original_sequence"`
 	EnvelopeID       string              `json:"envelope_id,omitempty"`
+	Truncated        int                 `json:"truncated_from_bytes,omitempty"`
 	Headers          map[string][]string `json:"headers"`
 	Envelope         string              `json:"envelope"`
 }
@@ -178,6 +200,6 @@ func letterJSON(l dlq.Letter) letterOut {
 	return letterOut{
 		Seq: l.Seq, Time: l.Time, Code: l.Code, Reason: l.Reason, Deliveries: l.Deliveries,
 		OriginalSubject: l.OriginalSubject, OriginalSequence: l.OriginalSequence, EnvelopeID: l.EnvelopeID,
-		Headers: l.Header, Envelope: string(l.Data),
+		Truncated: l.Truncated, Headers: l.Header, Envelope: string(l.Data),
 	}
 }
