@@ -67,7 +67,13 @@ func startStack(t *testing.T, mods ...func(*bridge.Config)) *stack {
 // newStack is startStack without starting the bridge.
 func newStack(t *testing.T, mods ...func(*bridge.Config)) *stack {
 	t.Helper()
-	s := &stack{t: t, nats: testenv.StartNATS(t), cf: testenv.StartCentrifugo(t)}
+	return newStackOn(t, testenv.StartNATS(t), mods...)
+}
+
+// newStackOn is newStack on a NATS server of the test's.
+func newStackOn(t *testing.T, n *testenv.NATS, mods ...func(*bridge.Config)) *stack {
+	t.Helper()
+	s := &stack{t: t, nats: n, cf: testenv.StartCentrifugo(t)}
 	dir := t.TempDir()
 	chFile := filepath.Join(dir, "channels.yaml")
 	if err := os.WriteFile(chFile, []byte(channelsYAML), 0o600); err != nil {

@@ -54,7 +54,7 @@ type Config struct {
 	JetStreamAckWait       time.Duration   `envconfig:"INSTANT_JETSTREAM_ACK_WAIT" default:"30s" desc:"jetstream: time before an unacknowledged envelope (crashed replica) is redelivered"`
 	JetStreamMaxAckPending int             `envconfig:"INSTANT_JETSTREAM_MAX_ACK_PENDING" default:"5000" desc:"jetstream: most envelopes delivered and not yet acknowledged, across replicas"`
 	DLQ                    string          `envconfig:"INSTANT_DLQ" default:"INSTANT_DLQ" desc:"jetstream: dead-letter stream"`
-	ReceiptPrefix          string          `envconfig:"INSTANT_RECEIPT_PREFIX" default:"_INBOX." desc:"jetstream: Instant-Reply-To receipts are published only to subjects with this prefix"`
+	ReceiptPrefix          string          `envconfig:"INSTANT_RECEIPT_PREFIX" default:"_INBOX." desc:"receipts (reply subjects, and Instant-Reply-To in jetstream mode) are published only to subjects with this prefix"`
 	DLQSubject             string          `envconfig:"INSTANT_DLQ_SUBJECT" default:"instant.dlq" desc:"jetstream: dead letters are stored on DLQ_SUBJECT.<code>"`
 
 	HTTPAddr  string `envconfig:"INSTANT_BRIDGE_HTTP_ADDR" default:":9090" desc:"listen address of /metrics, /healthz and /readyz (empty: off)"`
@@ -106,6 +106,9 @@ func (c Config) Validate() error {
 	}
 	if strings.HasPrefix(c.RejectedPrefix+".", c.Subject+".") {
 		return fmt.Errorf("INSTANT_REJECTED_PREFIX=%q is inside INSTANT_SUBJECT=%q: rejections would be received again; choose another prefix", c.RejectedPrefix, c.Subject)
+	}
+	if c.ReceiptPrefix == "" || strings.ContainsAny(c.ReceiptPrefix, "*> \t\r\n") {
+		return fmt.Errorf("INSTANT_RECEIPT_PREFIX=%q: want a subject prefix without wildcards, such as _INBOX.", c.ReceiptPrefix)
 	}
 	if c.CentrifugoAPIKey == "" {
 		return fmt.Errorf("INSTANT_CENTRIFUGO_API_KEY is empty: set it to Centrifugo's http_api.key")
@@ -184,9 +187,6 @@ func (c Config) validateJetStream() error {
 	}
 	if strings.HasPrefix(c.DLQSubject+".", c.Subject+".") {
 		return fmt.Errorf("INSTANT_DLQ_SUBJECT=%q is inside INSTANT_SUBJECT=%q: dead letters would be consumed again; choose another", c.DLQSubject, c.Subject)
-	}
-	if c.ReceiptPrefix == "" || strings.ContainsAny(c.ReceiptPrefix, "*> \t\r\n") {
-		return fmt.Errorf("INSTANT_RECEIPT_PREFIX=%q: want a subject prefix without wildcards, such as _INBOX.", c.ReceiptPrefix)
 	}
 	if c.JetStreamMaxDeliver < 1 {
 		return fmt.Errorf("INSTANT_JETSTREAM_MAX_DELIVER=%d: must be at least 1", c.JetStreamMaxDeliver)

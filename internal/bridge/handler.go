@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -18,8 +19,11 @@ import (
 func (b *Bridge) handle(d delivery) {
 	recv := time.Now()
 	b.m.inflight.Inc()
-	producer := b.producer(d.subject())
+	producer, perr := b.producer(d.subject())
 	fallbackID, err := d.begin()
+	if err == nil {
+		err = perr
+	}
 	if err != nil {
 		b.finish(d, failureInfo{id: fallbackID, producer: producer}, recv, nil, err)
 		return
@@ -115,12 +119,16 @@ func (b *Bridge) finish(d delivery, fi failureInfo, recv time.Time, results []ce
 	}
 }
 
-// producer names the producer from the subject: the tokens after the
-// configured subject ("instant.publish.billing" is "billing"); "" for the
-// bare subject.
-func (b *Bridge) producer(subject string) string {
-	if len(subject) > len(b.cfg.Subject)+1 && strings.HasPrefix(subject, b.cfg.Subject) {
-		return subject[len(b.cfg.Subject)+1:]
+// producer names the producer from the subject: the tokens after
+// INSTANT_SUBJECT and a dot ("instant.publish.billing" is "billing"); "" for
+// the bare subject. Any other subject (a stream whose subjects are wider
+// than the bridge's, such as instant.publishXbilling) is refused.
+func (b *Bridge) producer(subject string) (string, error) {
+	if subject == b.cfg.Subject {
+		return "", nil
 	}
-	return ""
+	if p, ok := strings.CutPrefix(subject, b.cfg.Subject+"."); ok && p != "" {
+		return p, nil
+	}
+	return "", newError(envelope.CodeInvalidEnvelope, fmt.Sprintf("subject %q is neither INSTANT_SUBJECT %q nor %s.<producer>", subject, b.cfg.Subject, b.cfg.Subject))
 }

@@ -35,19 +35,21 @@ type jsSource struct {
 	stopCtx func() context.Context // bounds dead-letter writes during shutdown
 
 	js       jetstream.JetStream
-	consumer jetstream.Consumer
 	dead     *dlq.Writer
 	ackWait  time.Duration // the consumer's, which may differ from the configuration
-	iter     jetstream.MessagesContext
 	loopDone chan struct{}
 	wg       sync.WaitGroup
 	stop     chan struct{}
 
 	infoOK    atomic.Int64 // unix nanos of the last successful consumer info
 	infoError atomic.Value // string
+	down      atomic.Value // string: why fetching stopped, "" while it runs
 
-	mu   sync.Mutex
-	held map[jetstream.Msg]time.Time // handed over, no outcome yet; since when
+	mu       sync.Mutex
+	consumer jetstream.Consumer        // replaced when set up again
+	iter     jetstream.MessagesContext // the current iterator
+	draining bool
+	held     map[jetstream.Msg]time.Time // handed over, no outcome yet; since when
 }
 
 var _ source = (*jsSource)(nil)
@@ -58,31 +60,23 @@ func newJSSource(cfg Config, nc *nats.Conn, m *metrics, log *zap.Logger, stopCtx
 }
 
 // start sets up the streams and the consumer (retrying for a minute while
-// NATS starts), then fetches.
+// NATS starts), then fetches until drain. When the consumer or its stream
+// disappears (deleted by an operator), the fetching stops: the source sets
+// them up again (INSTANT_JETSTREAM_CREATE=true) or waits for them to be
+// back, retrying every second, while /readyz says what is missing.
 func (s *jsSource) start(ctx context.Context, handle func(delivery)) error {
-	if err := retrySetup(ctx, s.log, s.setup); err != nil {
+	if err := retrySetup(ctx, s.log, time.Minute, s.setup); err != nil {
 		return err
 	}
-	it, err := s.consumer.Messages(jetstream.PullMaxMessages(min(s.cfg.QueueSize, 1000)))
+	it, err := s.consume()
 	if err != nil {
-		return fmt.Errorf("consume %s/%s: %w", s.cfg.JetStreamStream, s.cfg.JetStreamConsumer, err)
+		return err
 	}
-	s.iter = it
 	s.wg.Add(3)
 	go func() {
 		defer s.wg.Done()
 		defer close(s.loopDone)
-		for {
-			msg, err := it.Next()
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
-			}
-			if err != nil {
-				s.log.Warn("jetstream fetch", zap.Error(err))
-				continue
-			}
-			handle(&jsDelivery{msg: msg, src: s})
-		}
+		s.fetch(ctx, it, handle)
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -95,10 +89,101 @@ func (s *jsSource) start(ctx context.Context, handle func(delivery)) error {
 	return nil
 }
 
-// retrySetup runs setup until it succeeds, for up to a minute: NATS may
-// still be starting.
-func retrySetup(ctx context.Context, log *zap.Logger, setup func(context.Context) error) error {
-	deadline := time.Now().Add(time.Minute)
+// consume starts an iterator on the current consumer.
+func (s *jsSource) consume() (jetstream.MessagesContext, error) {
+	it, err := s.currentConsumer().Messages(jetstream.PullMaxMessages(min(s.cfg.QueueSize, 1000)))
+	if err != nil {
+		return nil, fmt.Errorf("consume %s/%s: %w", s.cfg.JetStreamStream, s.cfg.JetStreamConsumer, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		it.Stop()
+		return nil, errDraining
+	}
+	s.iter = it
+	return it, nil
+}
+
+var errDraining = errors.New("draining")
+
+// fetch hands every fetched envelope over until drain; when the iterator
+// ends otherwise (consumer or stream deleted), it sets up again.
+func (s *jsSource) fetch(ctx context.Context, it jetstream.MessagesContext, handle func(delivery)) {
+	for {
+		msg, err := it.Next()
+		if err == nil {
+			handle(&jsDelivery{msg: msg, src: s})
+			continue
+		}
+		if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			s.log.Warn("jetstream fetch", zap.Error(err))
+			if !errors.Is(err, jetstream.ErrConsumerDeleted) {
+				continue
+			}
+		}
+		if s.isDraining() {
+			return
+		}
+		s.down.Store(fmt.Sprintf("consumer %s on stream %s is gone (%v); setting up again", s.cfg.JetStreamConsumer, s.cfg.JetStreamStream, err))
+		s.log.Error("jetstream consumer stopped delivering; setting it up again", zap.Error(err))
+		if it, err = s.resume(ctx); err != nil {
+			return // draining
+		}
+		s.down.Store("")
+		s.log.Info("jetstream consumer back; fetching again")
+	}
+}
+
+// resume sets the streams and the consumer up again, every second, until it
+// works or the source drains.
+func (s *jsSource) resume(ctx context.Context) (jetstream.MessagesContext, error) {
+	for {
+		err := retrySetup(ctx, s.log, 0, s.setup)
+		if err == nil {
+			var it jetstream.MessagesContext
+			if it, err = s.consume(); err == nil {
+				return it, nil
+			}
+		}
+		if s.isDraining() || ctx.Err() != nil {
+			return nil, errDraining
+		}
+		s.down.Store(fmt.Sprintf("consumer %s on stream %s: %v; retrying", s.cfg.JetStreamConsumer, s.cfg.JetStreamStream, err))
+		select {
+		case <-time.After(time.Second):
+		case <-s.stop:
+			return nil, errDraining
+		}
+	}
+}
+
+// stopFetching ends the current iterator, so that fetch sets up again.
+func (s *jsSource) stopFetching() {
+	s.mu.Lock()
+	it := s.iter
+	s.mu.Unlock()
+	if it != nil {
+		it.Stop()
+	}
+}
+
+func (s *jsSource) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+func (s *jsSource) currentConsumer() jetstream.Consumer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.consumer
+}
+
+// retrySetup runs setup until it succeeds, for up to d (NATS may still be
+// starting); d 0 tries once.
+func retrySetup(ctx context.Context, log *zap.Logger, d time.Duration, setup func(context.Context) error) error {
+	deadline := time.Now().Add(d)
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := setup(sctx)
@@ -120,11 +205,14 @@ func retrySetup(ctx context.Context, log *zap.Logger, setup func(context.Context
 
 // setup creates (or finds) the streams and the consumer.
 func (s *jsSource) setup(ctx context.Context) error {
-	js, err := jetstream.New(s.nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+	if s.js == nil { // the first set-up, before any envelope is handled
+		js, err := jetstream.New(s.nc)
+		if err != nil {
+			return fmt.Errorf("jetstream: %w", err)
+		}
+		s.js, s.dead = js, dlq.NewWriter(js, s.nc, s.cfg.DLQSubject)
 	}
-	s.js, s.dead = js, dlq.NewWriter(js, s.nc, s.cfg.DLQSubject)
+	var err error
 	if s.cfg.JetStreamCreate {
 		err = s.create(ctx)
 	} else {
@@ -133,13 +221,16 @@ func (s *jsSource) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.ackWait = s.consumer.CachedInfo().Config.AckWait
-	if s.ackWait <= 0 {
-		s.ackWait = 30 * time.Second // the server's default
+	ackWait := s.currentConsumer().CachedInfo().Config.AckWait
+	if ackWait <= 0 {
+		ackWait = 30 * time.Second // the server's default
 	}
-	if s.ackWait != s.cfg.JetStreamAckWait {
+	if s.ackWait == 0 {
+		s.ackWait = ackWait // kept across set-ups: keepAlive reads it
+	}
+	if ackWait != s.cfg.JetStreamAckWait {
 		s.log.Warn("the consumer's ack wait differs from INSTANT_JETSTREAM_ACK_WAIT; using the consumer's",
-			zap.Duration("consumer_ack_wait", s.ackWait), zap.Duration("INSTANT_JETSTREAM_ACK_WAIT", s.cfg.JetStreamAckWait))
+			zap.Duration("consumer_ack_wait", ackWait), zap.Duration("INSTANT_JETSTREAM_ACK_WAIT", s.cfg.JetStreamAckWait))
 	}
 	return nil
 }
@@ -175,8 +266,14 @@ func (s *jsSource) create(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create consumer %s (INSTANT_JETSTREAM_CONSUMER): %w", cfg.JetStreamConsumer, err)
 	}
-	s.consumer = c
+	s.setConsumer(c)
 	return nil
+}
+
+func (s *jsSource) setConsumer(c jetstream.Consumer) {
+	s.mu.Lock()
+	s.consumer = c
+	s.mu.Unlock()
 }
 
 // find looks up the existing consumer (INSTANT_JETSTREAM_CREATE=false).
@@ -194,22 +291,26 @@ func (s *jsSource) find(ctx context.Context) error {
 		s.log.Warn("consumer max_deliver should be -1 (unlimited): the bridge enforces INSTANT_JETSTREAM_MAX_DELIVER and dead-letters on the last delivery; with the server's limit an envelope whose last delivery is lost in a crash stays in the stream",
 			zap.Int("consumer_max_deliver", cc.MaxDeliver), zap.Int("INSTANT_JETSTREAM_MAX_DELIVER", cfg.JetStreamMaxDeliver))
 	}
-	s.consumer = c
+	s.setConsumer(c)
 	return nil
 }
 
 // drain stops fetching and waits until every fetched envelope was handed
 // over; what is left when ctx ends is redelivered after the ack wait.
 func (s *jsSource) drain(ctx context.Context) error {
-	if s.iter != nil {
-		s.iter.Drain()
+	s.mu.Lock()
+	s.draining = true
+	it := s.iter
+	s.mu.Unlock()
+	close(s.stop) // ends a set-up in progress
+	if it != nil {
+		it.Drain()
 		select {
 		case <-s.loopDone:
 		case <-ctx.Done():
-			s.iter.Stop()
+			it.Stop()
 		}
 	}
-	close(s.stop)
 	s.wg.Wait()
 	return nil
 }
@@ -217,6 +318,9 @@ func (s *jsSource) drain(ctx context.Context) error {
 // status reports the consumer: ready while its info could be read in the
 // last 10 seconds.
 func (s *jsSource) status() (string, bool) {
+	if down, _ := s.down.Load().(string); down != "" {
+		return down, false
+	}
 	last := s.infoOK.Load()
 	if last != 0 && time.Since(time.Unix(0, last)) <= 10*time.Second {
 		return "ok", true
@@ -295,7 +399,7 @@ func (s *jsSource) watchConsumer() {
 	defer t.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		info, err := s.consumer.Info(ctx)
+		info, err := s.currentConsumer().Info(ctx)
 		cancel()
 		if err == nil {
 			s.m.jsPending.Set(float64(info.NumPending))
@@ -304,6 +408,9 @@ func (s *jsSource) watchConsumer() {
 			s.infoError.Store("")
 		} else {
 			s.infoError.Store(err.Error())
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+				s.stopFetching() // fetch sets up again
+			}
 		}
 		select {
 		case <-s.stop:
