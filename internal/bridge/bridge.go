@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/centrifugal/gocent/v3"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
@@ -35,7 +34,7 @@ type Bridge struct {
 	limits envelope.Limits
 
 	channels *hotfile.File[*acl.Registry]
-	api      *gocent.Client
+	api      centrifugo.Sender
 	fwd      *centrifugo.Forwarder
 	ids      *ids.Generator
 	m        *metrics
@@ -100,16 +99,12 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 		rejectLog: rate.Sometimes{First: 10, Interval: 10 * time.Second},
 		dropLog:   rate.Sometimes{First: 1, Interval: 10 * time.Second},
 	}
-	b.api = gocent.New(gocent.Config{
-		Addr: cfg.CentrifugoAPIURL,
-		Key:  cfg.CentrifugoAPIKey,
-		HTTPClient: &http.Client{
-			Timeout: cfg.CentrifugoTimeout,
-			Transport: &http.Transport{
-				Proxy:               http.ProxyFromEnvironment,
-				MaxIdleConnsPerHost: cfg.Concurrency + 2,
-				IdleConnTimeout:     90 * time.Second,
-			},
+	b.api = centrifugo.NewGocentSender(cfg.CentrifugoAPIURL, cfg.CentrifugoAPIKey, &http.Client{
+		Timeout: cfg.CentrifugoTimeout,
+		Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			MaxIdleConnsPerHost: cfg.Concurrency + 2,
+			IdleConnTimeout:     90 * time.Second,
 		},
 	})
 	b.fwd = centrifugo.New(centrifugo.Config{

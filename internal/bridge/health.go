@@ -7,9 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/centrifugal/gocent/v3"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/instant-go/instant/internal/centrifugo"
 )
 
 func (b *Bridge) routes() http.Handler {
@@ -40,7 +41,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // Centrifugo probe is cached for a second so probes cannot load it.
 type readiness struct {
 	nc  *nats.Conn
-	api *gocent.Client
+	api centrifugo.Sender
 	src source
 
 	mu      sync.Mutex
@@ -67,7 +68,7 @@ func (r *readiness) check(ctx context.Context) (readyStatus, bool) {
 	r.mu.Lock()
 	if time.Since(r.checked) > time.Second {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, r.cfErr = r.api.Info(cctx)
+		r.cfErr = r.api.Ready(cctx)
 		cancel()
 		r.checked = time.Now()
 	}

@@ -1,0 +1,83 @@
+package centrifugo
+
+import "fmt"
+
+// Command is one Centrifugo command: a publish to Channel, or, when Channels
+// is set, a broadcast to all of them. Data is the publication, already
+// encoded as JSON.
+type Command struct {
+	Channel  string
+	Channels []string
+	Data     []byte
+}
+
+// Result is what Centrifugo answered for one channel.
+type Result struct {
+	Channel string `json:"channel"`
+	Offset  uint64 `json:"offset,omitempty"`
+	Epoch   string `json:"epoch,omitempty"`
+}
+
+// Outcome is the fate of an Item: Err is nil when every command was accepted;
+// then Results has one entry per channel in command order.
+type Outcome struct {
+	Err     *Error
+	Results []Result
+}
+
+// Item is one unit of work: the commands of one envelope. They go in one
+// request, in order, and Done is called exactly once with the outcome.
+// Centrifugo applies the items of a channel in submission order, but the
+// Done calls of two items of a channel may run in either order.
+type Item struct {
+	Commands []Command
+	Done     func(Outcome)
+}
+
+func (it *Item) channels(yield func(string) bool) {
+	for _, c := range it.Commands {
+		if c.Channels == nil {
+			if !yield(c.Channel) {
+				return
+			}
+			continue
+		}
+		for _, ch := range c.Channels {
+			if !yield(ch) {
+				return
+			}
+		}
+	}
+}
+
+// outcome turns the replies to an item's commands into its Outcome: the
+// first error rejects the whole item.
+func outcome(it *Item, replies []Reply) Outcome {
+	n := 0
+	for _, c := range it.Commands {
+		n += max(1, len(c.Channels))
+	}
+	o := Outcome{Results: make([]Result, 0, n)}
+	for k, c := range it.Commands {
+		r := replies[k]
+		if r.Err != nil {
+			return Outcome{Err: &Error{code: CodeUpstreamRejected, msg: r.Err.Error()}}
+		}
+		if c.Channels == nil {
+			o.Results = append(o.Results, Result{Channel: c.Channel, Offset: r.Offset, Epoch: r.Epoch})
+			continue
+		}
+		for j, ch := range c.Channels {
+			res := Result{Channel: ch}
+			if j < len(r.PerChannel) {
+				pr := r.PerChannel[j]
+				if pr.Err != nil {
+					return Outcome{Err: &Error{code: CodeUpstreamRejected, msg: fmt.Sprintf("centrifugo error %d on %s: %s", pr.Err.Code, ch, pr.Err.Message)}}
+				}
+				res.Offset, res.Epoch = pr.Offset, pr.Epoch
+			}
+			o.Results = append(o.Results, res)
+		}
+	}
+	return o
+}
