@@ -114,6 +114,9 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 		Attempts:    cfg.RetryAttempts,
 		Backoff:     cfg.RetryBackoff,
 		MaxBackoff:  cfg.RetryMaxBackoff,
+
+		MaxPendingBytes: cfg.MaxPendingBytes,
+		MaxRequestBytes: cfg.MaxRequestBytes,
 	}, b.api, log.With(zap.String(logging.FieldComponent, "forwarder")), b.m)
 	b.ready.api = b.api
 

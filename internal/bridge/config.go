@@ -30,7 +30,7 @@ type Config struct {
 	NATSTLSCert      string `envconfig:"INSTANT_NATS_TLS_CERT" desc:"client certificate file for NATS mutual TLS"`
 	NATSTLSKey       string `envconfig:"INSTANT_NATS_TLS_KEY" desc:"client key file for NATS mutual TLS"`
 	NATSPendingMsgs  int    `envconfig:"INSTANT_NATS_PENDING_MSGS" default:"65536" desc:"envelopes buffered per subscription before NATS drops (slow consumer)"`
-	NATSPendingBytes int    `envconfig:"INSTANT_NATS_PENDING_BYTES" default:"67108864" desc:"bytes buffered per subscription before NATS drops (slow consumer)"`
+	NATSPendingBytes int    `envconfig:"INSTANT_NATS_PENDING_BYTES" default:"16777216" desc:"bytes buffered per subscription before NATS drops (slow consumer)"`
 
 	Subject        string `envconfig:"INSTANT_SUBJECT" default:"instant.publish" desc:"subject to receive envelopes on; SUBJECT.<producer> too"`
 	QueueGroup     string `envconfig:"INSTANT_QUEUE_GROUP" default:"instant-bridge" desc:"NATS queue group shared by bridge replicas"`
@@ -68,6 +68,8 @@ type Config struct {
 	BatchMax        int           `envconfig:"INSTANT_BATCH_MAX" default:"2000" desc:"most commands in one Centrifugo API request"`
 	Concurrency     int           `envconfig:"INSTANT_CONCURRENCY" default:"4" desc:"most Centrifugo API requests in flight"`
 	QueueSize       int           `envconfig:"INSTANT_QUEUE_SIZE" default:"20000" desc:"envelopes waiting for Centrifugo before receiving pauses"`
+	MaxPendingBytes int           `envconfig:"INSTANT_MAX_PENDING_BYTES" default:"16777216" desc:"bytes of Centrifugo commands (encoded, all channels) waiting and in flight before receiving pauses"`
+	MaxRequestBytes int           `envconfig:"INSTANT_MAX_REQUEST_BYTES" default:"4194304" desc:"largest Centrifugo request; an envelope whose commands alone exceed it is rejected too_large"`
 	RetryAttempts   int           `envconfig:"INSTANT_RETRY_ATTEMPTS" default:"5" desc:"tries of a request while Centrifugo is unreachable, before upstream_unavailable"`
 	RetryBackoff    time.Duration `envconfig:"INSTANT_RETRY_BACKOFF" default:"200ms" desc:"first wait between tries, doubling"`
 	RetryMaxBackoff time.Duration `envconfig:"INSTANT_RETRY_MAX_BACKOFF" default:"2s" desc:"longest wait between tries"`
@@ -140,6 +142,7 @@ func (c Config) Validate() error {
 		{"INSTANT_MAX_ENVELOPE_BYTES", c.MaxEnvelopeBytes}, {"INSTANT_MAX_CHANNELS", c.MaxChannels},
 		{"INSTANT_MAX_DATA_DEPTH", c.MaxDataDepth}, {"INSTANT_BATCH_MAX", c.BatchMax},
 		{"INSTANT_CONCURRENCY", c.Concurrency}, {"INSTANT_QUEUE_SIZE", c.QueueSize},
+		{"INSTANT_MAX_PENDING_BYTES", c.MaxPendingBytes}, {"INSTANT_MAX_REQUEST_BYTES", c.MaxRequestBytes},
 		{"INSTANT_RETRY_ATTEMPTS", c.RetryAttempts},
 	}
 	for _, p := range positive {
@@ -161,6 +164,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxEnvelopeBytes > 8<<20 {
 		return fmt.Errorf("INSTANT_MAX_ENVELOPE_BYTES=%d: at most 8 MiB", c.MaxEnvelopeBytes)
+	}
+	if c.MaxRequestBytes > c.MaxPendingBytes {
+		return fmt.Errorf("INSTANT_MAX_REQUEST_BYTES=%d is over INSTANT_MAX_PENDING_BYTES=%d: one request must fit in what the bridge may hold", c.MaxRequestBytes, c.MaxPendingBytes)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -43,8 +44,11 @@ func (b *Bridge) handle(d delivery) {
 		b.finish(d, fi, recv, o.Results, nil)
 	}
 	if err := b.fwd.Submit(b.ctx, item); err != nil {
-		// Only after shutdown began; the producer still gets an answer.
-		b.finish(d, fi, recv, nil, &Error{code: centrifugo.CodeUpstreamUnavailable, msg: "bridge is shutting down: " + err.Error(), retry: true})
+		var refused *centrifugo.Error
+		if !errors.As(err, &refused) { // shutdown began; the producer still gets an answer
+			err = &Error{code: centrifugo.CodeUpstreamUnavailable, msg: "bridge is shutting down: " + err.Error(), retry: true}
+		}
+		b.finish(d, fi, recv, nil, err)
 	}
 }
 

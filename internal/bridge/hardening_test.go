@@ -280,3 +280,80 @@ func TestHardening6ProducerNeedsTheSeparator(t *testing.T) {
 		return nil
 	})
 }
+
+// TestHardening7RefusedAPIKeyIsRetried: Centrifugo refusing the bridge's
+// API key (401, as during a key rotation) is an operator's problem: core
+// mode retries and answers upstream_unavailable, /readyz fails, an error is
+// logged; jetstream mode does not dead-letter the envelopes but naks them,
+// and a bridge with the right key forwards them.
+func TestHardening7RefusedAPIKeyIsRetried(t *testing.T) {
+	s := newStack(t, jetstreamMode)
+	good := s.cfg
+	s.cfg.CentrifugoAPIKey = "not-the-key"
+	s.cfg.Delivery = bridge.DeliveryCore
+	s.startBridge()
+	if r := s.request("instant.publish", `{"channel":"$users","message":"m"}`); r.OK || r.Error.Code != "upstream_unavailable" {
+		t.Errorf("core receipt %+v, want upstream_unavailable", r)
+	}
+	if body, code := httpGetCode(t, "http://"+s.b.HTTPAddr()+"/readyz"); code != 503 {
+		t.Errorf("/readyz %d %s, want 503 with a refused key", code, body)
+	}
+	if s.logs.FilterMessageSnippet("API key").Len() == 0 {
+		t.Error("no error logged about the refused API key")
+	}
+	shutdown(t, s.b)
+
+	s.cfg = good
+	s.cfg.CentrifugoAPIKey = "not-the-key"
+	s.startBridge()
+	s.jsPublish(`{"channel":"$users","message":"m","id":"kept"}`)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if v := metricValue(t, "http://"+s.b.HTTPAddr()+"/metrics", `instant_bridge_jetstream_acks_total{kind="nak"}`); v < 2 {
+			return fmt.Errorf("%v naks, want the envelope naked again and again", v)
+		}
+		return nil
+	})
+	if ls, err := s.dlqStore().List(context.Background(), dlq.Filter{}, 0); err != nil || len(ls) != 0 {
+		t.Errorf("dead letters %v (%v), want none for a refused key", ls, err)
+	}
+	shutdown(t, s.b)
+
+	s.cfg = good
+	s.startBridge()
+	sub := s.subscriber("$users")
+	if got := collect(t, sub, 1, 15*time.Second); got["kept"] != 1 {
+		t.Errorf("received %v with the right key, want the kept envelope", got)
+	}
+}
+
+func shutdown(t *testing.T, b *bridge.Bridge) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// TestHardening2EnvelopeOverTheRequestLimit: an envelope whose encoded
+// commands (escaping, one copy per channel in django mode) exceed
+// INSTANT_MAX_REQUEST_BYTES is rejected too_large; others are forwarded.
+func TestHardening2EnvelopeOverTheRequestLimit(t *testing.T) {
+	s := startStack(t, func(c *bridge.Config) {
+		c.PayloadMode = "django"
+		c.MaxRequestBytes = 256 << 10
+	})
+	sub := s.subscriber("$users")
+	// 40 KiB of '<' is 40 KiB of body, but 40 KiB × 6 × 2 escaped twice
+	// (django), times 3 channels: well over 256 KiB of commands.
+	inflated := `{"channels":["$users","public","$group1"],"message":"` + strings.Repeat("<", 40<<10) + `"}`
+	if r := s.request("instant.publish", inflated); r.OK || r.Error.Code != "too_large" || !strings.Contains(r.Error.Message, "INSTANT_MAX_REQUEST_BYTES") {
+		t.Errorf("receipt %+v, want too_large naming INSTANT_MAX_REQUEST_BYTES", r)
+	}
+	if r := s.request("instant.publish", `{"channel":"$users","message":"small"}`); !r.OK {
+		t.Errorf("receipt %+v, want ok", r)
+	}
+	if p := sub.Next(5 * time.Second); !strings.Contains(string(p.Data), "small") {
+		t.Errorf("received %s, want only the small envelope", p.Data)
+	}
+}

@@ -91,7 +91,10 @@ func (s *jsSource) start(ctx context.Context, handle func(delivery)) error {
 
 // consume starts an iterator on the current consumer.
 func (s *jsSource) consume() (jetstream.MessagesContext, error) {
-	it, err := s.currentConsumer().Messages(jetstream.PullMaxMessages(min(s.cfg.QueueSize, 1000)))
+	// The client's buffer of fetched envelopes is bounded in bytes too: a
+	// quarter of what the bridge may hold, and at least one largest message.
+	buf := max(s.cfg.MaxPendingBytes/4, int(s.nc.MaxPayload()))
+	it, err := s.currentConsumer().Messages(jetstream.PullMaxMessagesWithBytesLimit(min(s.cfg.QueueSize, 1000), buf))
 	if err != nil {
 		return nil, fmt.Errorf("consume %s/%s: %w", s.cfg.JetStreamStream, s.cfg.JetStreamConsumer, err)
 	}
@@ -136,9 +139,16 @@ func (s *jsSource) fetch(ctx context.Context, it jetstream.MessagesContext, hand
 }
 
 // resume sets the streams and the consumer up again, every second, until it
-// works or the source drains.
+// works or the source drains. It waits a second first: a stream deleted a
+// moment ago may still be going away, and one created in that moment can be
+// left without its subjects.
 func (s *jsSource) resume(ctx context.Context) (jetstream.MessagesContext, error) {
 	for {
+		select {
+		case <-time.After(time.Second):
+		case <-s.stop:
+			return nil, errDraining
+		}
 		err := retrySetup(ctx, s.log, 0, s.setup)
 		if err == nil {
 			var it jetstream.MessagesContext
@@ -150,11 +160,6 @@ func (s *jsSource) resume(ctx context.Context) (jetstream.MessagesContext, error
 			return nil, errDraining
 		}
 		s.down.Store(fmt.Sprintf("consumer %s on stream %s: %v; retrying", s.cfg.JetStreamConsumer, s.cfg.JetStreamStream, err))
-		select {
-		case <-time.After(time.Second):
-		case <-s.stop:
-			return nil, errDraining
-		}
 	}
 }
 

@@ -32,6 +32,24 @@ type Outcome struct {
 type Item struct {
 	Commands []Command
 	Done     func(Outcome)
+
+	size int // encodedSize, set by Submit
+}
+
+// commandOverhead is what a command adds to a request besides its data and
+// channel names: the JSON around them.
+const commandOverhead = 64
+
+// encodedSize is the item's share of a request body.
+func (it *Item) encodedSize() int {
+	n := 0
+	for _, c := range it.Commands {
+		n += commandOverhead + len(c.Data) + len(c.Channel)
+		for _, ch := range c.Channels {
+			n += len(ch) + 3
+		}
+	}
+	return n
 }
 
 func (it *Item) channels(yield func(string) bool) {

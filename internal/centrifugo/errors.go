@@ -1,6 +1,10 @@
 package centrifugo
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/instant-go/instant/pkg/envelope"
+)
 
 // Stable codes of forwarding failures.
 const (
@@ -9,6 +13,11 @@ const (
 	// CodeUpstreamUnavailable: Centrifugo could not be reached after the retries.
 	CodeUpstreamUnavailable = "upstream_unavailable"
 )
+
+// codeTooLarge: an item cannot go in one request (too large for
+// MaxRequestBytes, or Centrifugo answered 413 to it alone): the envelope's
+// too_large.
+const codeTooLarge = envelope.CodeTooLarge
 
 // Error is a forwarding failure with a stable code.
 type Error struct {

@@ -6,6 +6,7 @@ package centrifugo
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -42,6 +43,12 @@ type Config struct {
 	// Backoff is the first wait between attempts, doubling up to MaxBackoff.
 	Backoff    time.Duration
 	MaxBackoff time.Duration
+	// MaxPendingBytes bounds the items submitted and not yet done (waiting
+	// and in flight), measured as encoded commands: Submit blocks beyond it.
+	MaxPendingBytes int
+	// MaxRequestBytes bounds one request's commands. Submit refuses an item
+	// larger than this with ErrTooLarge; batches stay under it.
+	MaxRequestBytes int
 }
 
 func (c *Config) defaults() {
@@ -63,6 +70,12 @@ func (c *Config) defaults() {
 	if c.MaxBackoff < c.Backoff {
 		c.MaxBackoff = 2 * time.Second
 	}
+	if c.MaxPendingBytes <= 0 {
+		c.MaxPendingBytes = 16 << 20
+	}
+	if c.MaxRequestBytes <= 0 || c.MaxRequestBytes > c.MaxPendingBytes {
+		c.MaxRequestBytes = min(4<<20, c.MaxPendingBytes)
+	}
 }
 
 // Forwarder sends Items to Centrifugo. Items are batched naturally: a batch
@@ -77,6 +90,7 @@ type Forwarder struct {
 	obs    Observer
 
 	in      chan *Item
+	bytes   *budget
 	closing chan struct{} // Close began: Submit refuses
 	closed  chan struct{} // Close timed out: stop retrying, fail what waits
 	done    chan struct{}
@@ -104,6 +118,7 @@ func New(cfg Config, sender Sender, log *zap.Logger, obs Observer) *Forwarder {
 		log:     log,
 		obs:     obs,
 		in:      make(chan *Item, cfg.MaxBatch),
+		bytes:   newBudget(cfg.MaxPendingBytes),
 		closing: make(chan struct{}),
 		closed:  make(chan struct{}),
 		done:    make(chan struct{}),
@@ -113,23 +128,42 @@ func New(cfg Config, sender Sender, log *zap.Logger, obs Observer) *Forwarder {
 	return f
 }
 
-// Submit queues an item, blocking while the queue is full. After Close it
-// returns ErrClosed and the item is not taken.
+// Submit queues an item, blocking while the queue is full or the bytes held
+// are at MaxPendingBytes (backpressure: the caller stops taking new work).
+// An item over MaxRequestBytes is refused with ErrTooLarge. After Close it
+// returns ErrClosed. An item refused is not taken: Done is not called.
 func (f *Forwarder) Submit(ctx context.Context, it *Item) error {
+	it.size = it.encodedSize()
+	if it.size > f.cfg.MaxRequestBytes {
+		return &Error{code: codeTooLarge, msg: fmt.Sprintf("its Centrifugo commands take %d bytes, over the %d of one request (INSTANT_MAX_REQUEST_BYTES)", it.size, f.cfg.MaxRequestBytes)}
+	}
 	f.submitMu.RLock()
 	defer f.submitMu.RUnlock()
 	if f.isClosed {
 		return ErrClosed
 	}
+	if err := f.bytes.acquire(ctx, f.closing, it.size); err != nil {
+		return err
+	}
+	done := it.Done
+	it.Done = func(o Outcome) {
+		f.bytes.release(it.size)
+		done(o)
+	}
 	select {
 	case f.in <- it:
 		return nil
 	case <-f.closing:
+		f.bytes.release(it.size)
 		return ErrClosed
 	case <-ctx.Done():
+		f.bytes.release(it.size)
 		return ctx.Err()
 	}
 }
+
+// HeldBytes is the size of the items submitted and not yet done.
+func (f *Forwarder) HeldBytes() int { return f.bytes.held() }
 
 // Close stops taking items, sends everything already submitted and waits for
 // all outcomes, or until ctx ends: then the items still waiting fail with

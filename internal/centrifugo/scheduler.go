@@ -128,85 +128,111 @@ func (d *dispatcher) launch() {
 }
 
 // take picks, in order, the items that can go in the next requests, as up
-// to k batches of at most MaxBatch commands. A channel belongs to one batch
-// only, so batches can be in flight at once without reordering a channel;
-// items touching a busy channel wait, and so does every later item of a
-// channel that has an item waiting. waiting[:start] are known to be blocked
-// and their channels are in held, which gains the channels of the items left
-// behind. It returns the batches, the channels of each, and the items left
-// waiting, in order.
+// to k batches of at most MaxBatch commands and MaxRequestBytes bytes. A
+// channel belongs to one batch only, so batches can be in flight at once
+// without reordering a channel; items touching a busy channel wait, and so
+// does every later item of a channel that has an item waiting.
+// waiting[:start] are known to be blocked and their channels are in held,
+// which gains the channels of the items left behind. It returns the batches,
+// the channels of each, and the items left waiting, in order.
 func (f *Forwarder) take(waiting []*Item, busy, held map[string]struct{}, start, k int) (batches [][]*Item, chans [][]string, rest []*Item) {
-	owner := map[string]int{} // channel -> batch in this pass
-	var sizes []int
-	full := 0
+	p := &plan{cfg: &f.cfg, k: k, owner: map[string]int{}}
 	rest = make([]*Item, start, len(waiting))
 	copy(rest, waiting[:start])
 	for i := start; i < len(waiting); i++ {
 		it := waiting[i]
-		if full == k {
+		if p.full == k {
 			rest = append(rest, waiting[i:]...)
 			break
 		}
-		blocked, target := false, -1
-		for ch := range it.channels {
-			if _, ok := busy[ch]; ok {
-				blocked = true
-				break
-			}
-			if _, ok := held[ch]; ok {
-				blocked = true
-				break
-			}
-			if b, ok := owner[ch]; ok {
-				if target >= 0 && target != b {
-					blocked = true // its channels are split over two batches
-					break
-				}
-				target = b
-			}
-		}
-		if !blocked && target < 0 {
-			if len(batches) < k {
-				batches, chans, sizes = append(batches, nil), append(chans, nil), append(sizes, 0)
-				target = len(batches) - 1
-			} else {
-				target = 0
-				for b := range sizes {
-					if sizes[b] < sizes[target] {
-						target = b
-					}
-				}
-			}
-		}
-		if !blocked && sizes[target] > 0 && sizes[target]+len(it.Commands) > f.cfg.MaxBatch {
-			blocked = true
-		}
-		if blocked {
+		target, ok := p.place(it, busy, held)
+		if !ok {
 			for ch := range it.channels {
 				held[ch] = struct{}{}
 			}
 			rest = append(rest, it)
 			continue
 		}
-		batches[target] = append(batches[target], it)
-		wasFull := sizes[target] >= f.cfg.MaxBatch
-		sizes[target] += len(it.Commands)
-		if !wasFull && sizes[target] >= f.cfg.MaxBatch {
-			full++
-		}
-		for ch := range it.channels {
-			if _, ok := owner[ch]; !ok {
-				owner[ch] = target
-				chans[target] = append(chans[target], ch)
-			}
-		}
+		p.add(target, it)
 	}
 	// A batch opened for an item that then did not fit stays empty: drop it.
-	out, outChans := batches[:0], chans[:0]
-	for b := range batches {
-		if len(batches[b]) > 0 {
-			out, outChans = append(out, batches[b]), append(outChans, chans[b])
+	out, outChans := p.batches[:0], p.chans[:0]
+	for b := range p.batches {
+		if len(p.batches[b]) > 0 {
+			out, outChans = append(out, p.batches[b]), append(outChans, p.chans[b])
 		}
 	}
 	return out, outChans, rest
+}
+
+// plan is the batches take is filling.
+type plan struct {
+	cfg     *Config
+	k       int
+	batches [][]*Item
+	chans   [][]string
+	cmds    []int          // commands in each batch
+	bytes   []int          // encoded size of each batch
+	owner   map[string]int // channel -> its batch
+	full    int            // batches at MaxBatch or MaxRequestBytes
+}
+
+// place finds the batch it can join: the one that owns its channels, else
+// a new one, else the smallest. ok is false when it must wait: a channel of
+// it is busy or held, its channels are in two batches, or it does not fit.
+func (p *plan) place(it *Item, busy, held map[string]struct{}) (target int, ok bool) {
+	target = -1
+	for ch := range it.channels {
+		if _, ok := busy[ch]; ok {
+			return -1, false
+		}
+		if _, ok := held[ch]; ok {
+			return -1, false
+		}
+		if b, ok := p.owner[ch]; ok {
+			if target >= 0 && target != b {
+				return -1, false // its channels are split over two batches
+			}
+			target = b
+		}
+	}
+	if target < 0 {
+		if len(p.batches) < p.k {
+			p.batches, p.chans = append(p.batches, nil), append(p.chans, nil)
+			p.cmds, p.bytes = append(p.cmds, 0), append(p.bytes, 0)
+			target = len(p.batches) - 1
+		} else {
+			target = 0
+			for b := range p.cmds {
+				if p.cmds[b] < p.cmds[target] {
+					target = b
+				}
+			}
+		}
+	}
+	if p.cmds[target] > 0 && (p.cmds[target]+len(it.Commands) > p.cfg.MaxBatch || p.bytes[target]+it.size > p.cfg.MaxRequestBytes) {
+		return -1, false
+	}
+	return target, true
+}
+
+// add puts it in batch target.
+func (p *plan) add(target int, it *Item) {
+	p.batches[target] = append(p.batches[target], it)
+	wasFull := p.isFull(target)
+	p.cmds[target] += len(it.Commands)
+	p.bytes[target] += it.size
+	if !wasFull && p.isFull(target) {
+		p.full++
+	}
+	for ch := range it.channels {
+		if _, ok := p.owner[ch]; !ok {
+			p.owner[ch] = target
+			p.chans[target] = append(p.chans[target], ch)
+		}
+	}
+}
+
+func (p *plan) isFull(b int) bool {
+	return p.cmds[b] >= p.cfg.MaxBatch || p.bytes[b] >= p.cfg.MaxRequestBytes
 }

@@ -46,6 +46,13 @@ func (s *fakeSender) Send(ctx context.Context, cmds []Command) ([]Reply, error) 
 
 func (s *fakeSender) Ready(context.Context) error { return nil }
 
+// requestsCopy returns the requests sent, in order.
+func (s *fakeSender) requestsCopy() [][]Command {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
 // sizes returns the number of commands of each request, in order.
 func (s *fakeSender) sizes() []int {
 	s.mu.Lock()
@@ -255,7 +262,9 @@ func TestForwardRetries(t *testing.T) {
 		{"unavailable until exhausted", unavailable, 100, 3, CodeUpstreamUnavailable},
 		{"unavailable then success", unavailable, 2, 3, ""},
 		{"other errors count as unavailable", errors.New("connection reset"), 100, 3, CodeUpstreamUnavailable},
-		{"refused is not retried", &RequestError{HTTPStatus: 401, Err: errors.New("status 401")}, 100, 1, CodeUpstreamRejected},
+		{"refused is not retried", &RequestError{HTTPStatus: 400, Err: errors.New("status 400")}, 100, 1, CodeUpstreamRejected},
+		{"a refused API key is retried like an outage", &RequestError{HTTPStatus: 401, Err: errors.New("status 401")}, 100, 3, CodeUpstreamUnavailable},
+		{"forbidden too", &RequestError{HTTPStatus: 403, Err: errors.New("status 403")}, 2, 3, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -297,7 +306,7 @@ func TestRequestErrorFailsItsBatch(t *testing.T) {
 	block := blockFirst(release)
 	s := &fakeSender{reply: func(ctx context.Context, n int32, cmds []Command) ([]Reply, error) {
 		if n == 2 {
-			return nil, &RequestError{HTTPStatus: 413, Err: errors.New("status 413")}
+			return nil, &RequestError{HTTPStatus: 400, Err: errors.New("status 400")}
 		}
 		return block(ctx, n, cmds)
 	}}
@@ -311,8 +320,8 @@ func TestRequestErrorFailsItsBatch(t *testing.T) {
 		t.Errorf("first request: %v", o.Err)
 	}
 	for i, ch := range batch {
-		if o := wait(t, ch); o.Err == nil || o.Err.Code() != CodeUpstreamRejected || !strings.Contains(o.Err.Error(), "413") {
-			t.Errorf("item %d of the failed request: %+v, want upstream_rejected naming 413", i, o)
+		if o := wait(t, ch); o.Err == nil || o.Err.Code() != CodeUpstreamRejected || !strings.Contains(o.Err.Error(), "400") {
+			t.Errorf("item %d of the failed request: %+v, want upstream_rejected naming 400", i, o)
 		}
 	}
 	if got := fmt.Sprint(s.sizes()); got != "[1 3]" {
@@ -595,5 +604,89 @@ func TestTakeSplitsChannelsOverSlots(t *testing.T) {
 			}
 			seen[ch] = b
 		}
+	}
+}
+
+// TestHardening7TooLargeRequestIsSplit: a request Centrifugo answers 413 is
+// split until the one item too large alone is found; it fails too_large,
+// the others are forwarded, and a channel's items keep their order.
+func TestHardening7TooLargeRequestIsSplit(t *testing.T) {
+	release := make(chan struct{})
+	block := blockFirst(release)
+	s := &fakeSender{reply: func(ctx context.Context, n int32, cmds []Command) ([]Reply, error) {
+		for _, c := range cmds {
+			if string(c.Data) == `"huge"` {
+				return nil, &RequestError{HTTPStatus: 413, Err: errors.New("status 413")}
+			}
+		}
+		return block(ctx, n, cmds)
+	}}
+	f := newTestForwarder(t, s, Config{Concurrency: 1})
+	first := submit(t, f, pub("a"))
+	s.waitCalls(t, 1)
+	huge := Command{Channel: "b", Data: []byte(`"huge"`)}
+	batch := []<-chan Outcome{submit(t, f, pub("b")), submit(t, f, pub("c")), submit(t, f, huge), submit(t, f, pub("b")), submit(t, f, pub("d"))}
+	drained(t, f)
+	close(release)
+	if o := wait(t, first); o.Err != nil {
+		t.Errorf("first request: %v", o.Err)
+	}
+	for i, ch := range batch {
+		o := wait(t, ch)
+		switch {
+		case i == 2 && (o.Err == nil || o.Err.Code() != "too_large"):
+			t.Errorf("the huge item: %+v, want too_large", o)
+		case i != 2 && o.Err != nil:
+			t.Errorf("item %d: %v, want forwarded", i, o.Err)
+		}
+	}
+	// Channel b's items went in submission order: pub, then (huge refused), then pub.
+	var bSeen []string
+	for _, r := range s.requestsCopy() {
+		for _, c := range r {
+			if c.Channel == "b" {
+				bSeen = append(bSeen, string(c.Data))
+			}
+		}
+	}
+	if len(bSeen) < 2 || bSeen[len(bSeen)-1] == `"huge"` {
+		t.Errorf("channel b's commands in request order %q: want the last one after the huge one", bSeen)
+	}
+}
+
+// TestHardening2BytesBound: Submit blocks while the bytes held reach
+// MaxPendingBytes, and refuses an item over MaxRequestBytes with too_large.
+func TestHardening2BytesBound(t *testing.T) {
+	release := make(chan struct{})
+	s := &fakeSender{reply: blockFirst(release)}
+	f := newTestForwarder(t, s, Config{Concurrency: 1, MaxPendingBytes: 1000, MaxRequestBytes: 600})
+	big := Command{Channel: "x", Data: make([]byte, 700)}
+	if err := f.Submit(context.Background(), &Item{Commands: []Command{big}, Done: func(Outcome) {}}); err == nil || !strings.Contains(err.Error(), "too_large") {
+		t.Errorf("an item over MaxRequestBytes: %v, want too_large", err)
+	}
+	half := Command{Channel: "a", Data: make([]byte, 400)}
+	first := submit(t, f, half)
+	s.waitCalls(t, 1)
+	second := submit(t, f, Command{Channel: "b", Data: make([]byte, 400)})
+	// A third item would take the held bytes over 1000: Submit blocks.
+	blocked := make(chan error, 1)
+	go func() {
+		blocked <- f.Submit(context.Background(), &Item{Commands: []Command{{Channel: "c", Data: make([]byte, 400)}}, Done: func(Outcome) {}})
+	}()
+	select {
+	case err := <-blocked:
+		t.Fatalf("Submit over the byte bound returned %v without waiting (held %d)", err, f.HeldBytes())
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	wait(t, first)
+	wait(t, second)
+	select {
+	case err := <-blocked:
+		if err != nil {
+			t.Errorf("Submit once bytes were released: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Submit still blocked after the bytes were released")
 	}
 }
