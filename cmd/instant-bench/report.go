@@ -244,7 +244,7 @@ func (b *bench) report(r *results) {
 			cpuShare(s.cpuBridge, s.elapsed), reqs, per, reqTime, hwm)
 	}
 	p("")
-	p("Bridge request time is measured by the bridge around gocent's `SendPipe` (its JSON encoding of the batch, the HTTP round trip and the decoding of the replies).")
+	p("Bridge request time is measured by the bridge around its Centrifugo sender's `Send` (its JSON encoding of the batch, the HTTP round trip and the decoding of the replies).")
 	p("")
 	if len(r.jsTP) > 0 {
 		b.reportJetStream(p, r)

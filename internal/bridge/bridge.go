@@ -99,7 +99,7 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 		rejectLog: rate.Sometimes{First: 10, Interval: 10 * time.Second},
 		dropLog:   rate.Sometimes{First: 1, Interval: 10 * time.Second},
 	}
-	b.api = centrifugo.NewGocentSender(cfg.CentrifugoAPIURL, cfg.CentrifugoAPIKey, &http.Client{
+	b.api = centrifugo.NewHTTPSender(cfg.CentrifugoAPIURL, cfg.CentrifugoAPIKey, &http.Client{
 		Timeout: cfg.CentrifugoTimeout,
 		Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,

@@ -4,11 +4,14 @@ import "fmt"
 
 // Command is one Centrifugo command: a publish to Channel, or, when Channels
 // is set, a broadcast to all of them. Data is the publication, already
-// encoded as JSON.
+// encoded as valid JSON. IdempotencyKey, when set, makes Centrifugo apply
+// the command once per channel however many times it is sent (within its
+// idempotency window); senders that cannot carry it say so.
 type Command struct {
-	Channel  string
-	Channels []string
-	Data     []byte
+	Channel        string
+	Channels       []string
+	Data           []byte
+	IdempotencyKey string
 }
 
 // Result is what Centrifugo answered for one channel.

@@ -7,7 +7,7 @@ import (
 
 // Sender is the transport to Centrifugo's server API: the only thing the
 // Forwarder knows of HTTP, JSON or client libraries. Each implementation is
-// one file (gocent_sender.go, ...).
+// one file: http_sender.go (the bridge's), gocent_sender.go.
 type Sender interface {
 	// Send sends cmds in one request, applied by Centrifugo in order. It
 	// returns one Reply per command, in order, or a request-level error when

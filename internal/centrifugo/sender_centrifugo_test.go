@@ -3,9 +3,12 @@ package centrifugo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/centrifugal/gocent/v3"
 
 	"github.com/instant-go/instant/internal/testenv"
 )
@@ -17,6 +20,7 @@ var senders = []struct {
 	new  func(apiURL, key string, c *http.Client) Sender
 }{
 	{"gocent", func(u, k string, c *http.Client) Sender { return NewGocentSender(u, k, c) }},
+	{"http", func(u, k string, c *http.Client) Sender { return NewHTTPSender(u, k, c) }},
 }
 
 func TestSendersAgainstCentrifugo(t *testing.T) {
@@ -63,5 +67,43 @@ func TestSendersAgainstCentrifugo(t *testing.T) {
 				t.Error("Ready with a wrong key: nil, want an error")
 			}
 		})
+	}
+}
+
+// TestHTTPSenderIdempotency: the same batch sent twice with the same
+// idempotency keys is applied once: one publication per channel in history.
+func TestHTTPSenderIdempotency(t *testing.T) {
+	cf := testenv.StartCentrifugo(t)
+	ctx := context.Background()
+	snd := NewHTTPSender(cf.APIURL(), cf.APIKey, &http.Client{Timeout: 10 * time.Second})
+	batch := []Command{
+		{Channel: "idem-a", Data: []byte(`{"n":1}`), IdempotencyKey: "env-1"},
+		{Channels: []string{"idem-b", "idem-c"}, Data: []byte(`{"n":2}`), IdempotencyKey: "env-2"},
+		{Channel: "idem-a", Data: []byte(`{"n":3}`)}, // no key: applied each time
+	}
+	first, err := snd.Send(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := snd.Send(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if show(again[:2]) != show(first[:2]) {
+		t.Errorf("second send answered %s, want the first answers %s", show(again[:2]), show(first[:2]))
+	}
+	api := gocent.New(gocent.Config{Addr: cf.APIURL(), Key: cf.APIKey})
+	for ch, want := range map[string]string{"idem-a": `[{"n":1} {"n":3} {"n":3}]`, "idem-b": `[{"n":2}]`, "idem-c": `[{"n":2}]`} {
+		h, err := api.History(ctx, ch, gocent.WithLimit(10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range h.Publications {
+			got = append(got, string(p.Data))
+		}
+		if fmt.Sprint(got) != want {
+			t.Errorf("history of %s: %v, want %s", ch, got, want)
+		}
 	}
 }

@@ -1,0 +1,410 @@
+package centrifugo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// roundTripper answers every request in memory with reply(body).
+type roundTripper func(req *http.Request, body []byte) *http.Response
+
+func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	return f(req, body), nil
+}
+
+func respond(body []byte) *http.Response {
+	return &http.Response{StatusCode: 200, Header: http.Header{}, ContentLength: int64(len(body)), Body: io.NopCloser(bytes.NewReader(body))}
+}
+
+// gocentBody returns the request body gocent's Pipe sends for cmds.
+func gocentBody(t testing.TB, cmds []Command) []byte {
+	t.Helper()
+	var sent []byte
+	rt := roundTripper(func(_ *http.Request, body []byte) *http.Response {
+		sent = body
+		return respond(bytes.Repeat([]byte("{\"result\":{}}\n"), len(cmds)))
+	})
+	if _, err := NewGocentSender("http://gocent.invalid/api", "k", &http.Client{Transport: rt}).Send(context.Background(), cmds); err != nil {
+		t.Fatalf("gocent: %v", err)
+	}
+	return sent
+}
+
+// decoded is a command as Centrifugo decodes it, from either format.
+type decoded struct {
+	Method         string
+	Channel        string
+	Channels       []string
+	Data           any
+	IdempotencyKey string
+}
+
+type wireParams struct {
+	Channel        string          `json:"channel"`
+	Channels       []string        `json:"channels"`
+	Data           json.RawMessage `json:"data"`
+	IdempotencyKey string          `json:"idempotency_key"`
+}
+
+func decodeData(t testing.TB, raw json.RawMessage) any {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("data %q: %v", raw, err)
+	}
+	return v
+}
+
+func decodeBatchBody(t testing.TB, body []byte) []decoded {
+	t.Helper()
+	if !json.Valid(body) || !utf8.Valid(body) {
+		t.Fatalf("batch body is not valid UTF-8 JSON: %q", body)
+	}
+	var v struct {
+		Commands []struct {
+			Publish   *wireParams `json:"publish"`
+			Broadcast *wireParams `json:"broadcast"`
+		} `json:"commands"`
+		Parallel *bool `json:"parallel"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("batch body %q: %v", body, err)
+	}
+	if v.Parallel == nil || *v.Parallel {
+		t.Fatalf("batch body %q: want \"parallel\":false", body)
+	}
+	var out []decoded
+	for _, c := range v.Commands {
+		if c.Publish != nil {
+			out = append(out, decoded{"publish", c.Publish.Channel, nil, decodeData(t, c.Publish.Data), c.Publish.IdempotencyKey})
+		} else {
+			out = append(out, decoded{"broadcast", "", c.Broadcast.Channels, decodeData(t, c.Broadcast.Data), c.Broadcast.IdempotencyKey})
+		}
+	}
+	return out
+}
+
+func decodePipeBody(t testing.TB, body []byte) []decoded {
+	t.Helper()
+	var out []decoded
+	d := json.NewDecoder(bytes.NewReader(body))
+	for {
+		var c struct {
+			Method string     `json:"method"`
+			Params wireParams `json:"params"`
+		}
+		if err := d.Decode(&c); err == io.EOF {
+			return out
+		} else if err != nil {
+			t.Fatalf("gocent body %q: %v", body, err)
+		}
+		out = append(out, decoded{c.Method, c.Params.Channel, c.Params.Channels, decodeData(t, c.Params.Data), ""})
+	}
+}
+
+// jsonString is what Centrifugo decodes from s as encoding/json writes it.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	var out string
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+// checkSameAsGocent checks that the batch body for cmds decodes to the
+// commands gocent's pipe sends, plus the idempotency keys gocent cannot send.
+func checkSameAsGocent(t testing.TB, cmds []Command) {
+	t.Helper()
+	got := decodeBatchBody(t, appendBatch(nil, cmds))
+	want := decodePipeBody(t, gocentBody(t, cmds))
+	for i := range want {
+		want[i].IdempotencyKey = jsonString(cmds[i].IdempotencyKey)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("commands %q\nbatch body decodes to %+v\n gocent pipe sends   %+v", cmds, got, want)
+	}
+}
+
+var sampleData = []string{`{}`, `null`, `"s"`, `1.5e3`, `[1,"<&>",{"a":null}]`, `{"id":"x","payload":{"n":12345678901234567890,"s":"\u2028\"q\""}}`, "{ \"spaced\" : [ 1 , 2 ] }"}
+
+// randString mixes ASCII, escapes, multi-byte runes, U+2028 and invalid UTF-8.
+func randString(r *rand.Rand) string {
+	parts := []string{"a", "chat:room", "\"", "\\", "\n", "\x00", "\x1f", "\x7f", "é", "日本", "\u2028", "\u2029", "\xff", "\xe2\x80", "<>&", "😀", " "}
+	var b strings.Builder
+	for range r.IntN(8) {
+		b.WriteString(parts[r.IntN(len(parts))])
+	}
+	return b.String()
+}
+
+func randCommands(r *rand.Rand) []Command {
+	cmds := make([]Command, 1+r.IntN(6))
+	for i := range cmds {
+		c := &cmds[i]
+		c.Data = []byte(sampleData[r.IntN(len(sampleData))])
+		if r.IntN(3) == 0 {
+			c.Channels = make([]string, 1+r.IntN(3))
+			for j := range c.Channels {
+				c.Channels[j] = randString(r)
+			}
+		} else {
+			c.Channel = randString(r)
+		}
+		if r.IntN(2) == 0 {
+			c.IdempotencyKey = randString(r)
+		}
+	}
+	return cmds
+}
+
+func TestBatchBodyMatchesGocent(t *testing.T) {
+	for seed := range uint64(300) {
+		checkSameAsGocent(t, randCommands(rand.New(rand.NewPCG(seed, 1))))
+	}
+}
+
+func FuzzBatchBody(f *testing.F) {
+	f.Add("chat:room", "b", "id-1", uint8(0))
+	f.Add("a\"\\\n\x00", "\xff\u2028", "", uint8(5))
+	f.Fuzz(func(t *testing.T, ch1, ch2, key string, data uint8) {
+		d := []byte(sampleData[int(data)%len(sampleData)])
+		checkSameAsGocent(t, []Command{
+			{Channel: ch1, Data: d, IdempotencyKey: key},
+			{Channels: []string{ch1, ch2}, Data: d, IdempotencyKey: key},
+			{Channel: ch2, Data: d},
+		})
+	})
+}
+
+func TestAppendBatchExact(t *testing.T) {
+	got := string(appendBatch(nil, []Command{
+		{Channel: "c", Data: []byte(`{"a":1}`), IdempotencyKey: "k"},
+		{Channels: []string{"x", "y"}, Data: []byte(`2`)},
+		{Channel: "n"},
+	}))
+	want := `{"commands":[{"publish":{"channel":"c","data":{"a":1},"idempotency_key":"k"}},` +
+		`{"broadcast":{"channels":["x","y"],"data":2}},{"publish":{"channel":"n","data":null}}],"parallel":false}`
+	if got != want {
+		t.Errorf("body\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestParseBatchReply(t *testing.T) {
+	e102 := &ReplyError{Code: 102, Message: "unknown channel"}
+	tests := []struct {
+		name string
+		body string
+		n    int
+		want []Reply // nil with wantErr
+		err  bool
+	}{
+		{"publish", `{"replies":[{"publish":{"offset":1,"epoch":"E"}},{"publish":{}}]}`, 2, []Reply{{Offset: 1, Epoch: "E"}, {}}, false},
+		{"error", `{"replies":[{"error":{"code":102,"message":"unknown channel"}}]}`, 1, []Reply{{Err: e102}}, false},
+		{"broadcast", `{"replies":[{"broadcast":{"responses":[{"result":{"offset":3,"epoch":"F"}},{"error":{"code":102,"message":"unknown channel"}}]}}]}`, 1,
+			[]Reply{{PerChannel: []Reply{{Offset: 3, Epoch: "F"}, {Err: e102}}}}, false},
+		{"empty broadcast", `{"replies":[{"broadcast":{}}]}`, 1, []Reply{{}}, false},
+		{"no commands", `{}`, 0, nil, false},
+		{"epoch first", `{"replies":[{"publish":{"epoch":"E","offset":18446744073709551615}}]}`, 1, []Reply{{Offset: 1<<64 - 1, Epoch: "E"}}, false},
+		{"whitespace (encoding/json)", "{ \"replies\" : [ {\"publish\":{\"offset\": 2}} ] }\n", 1, []Reply{{Offset: 2}}, false},
+		{"escaped message (encoding/json)", `{"replies":[{"error":{"code":1,"message":"a \"b\" \u00e9"}}]}`, 1, []Reply{{Err: &ReplyError{Code: 1, Message: `a "b" é`}}}, false},
+		{"unknown field (encoding/json)", `{"replies":[{"publish":{"offset":1,"delta":true}}],"x":1}`, 1, []Reply{{Offset: 1}}, false},
+		{"count mismatch", `{"replies":[{"publish":{}}]}`, 2, nil, true},
+		{"truncated", `{"replies":[{"publish":{"offset":1`, 1, nil, true},
+		{"trailing garbage", `{"replies":[{"publish":{}}]}x`, 1, nil, true},
+		{"offset overflow", `{"replies":[{"publish":{"offset":18446744073709551616}}]}`, 1, nil, true},
+		{"negative code", `{"replies":[{"error":{"code":-1}}]}`, 1, nil, true},
+		{"code overflow", `{"replies":[{"error":{"code":4294967296}}]}`, 1, nil, true},
+		{"html", `<html>502 Bad Gateway</html>`, 1, nil, true},
+		{"replies null", `{"replies":null}`, 1, nil, true},
+		{"other object", `{"result":{}}`, 1, nil, true},
+		{"empty", ``, 1, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseBatchReply([]byte(tc.body), tc.n)
+			if (err != nil) != tc.err {
+				t.Fatalf("error %v, want error %v", err, tc.err)
+			}
+			if !tc.err && show(got) != show(tc.want) {
+				t.Errorf("replies\n got %s\nwant %s", show(got), show(tc.want))
+			}
+		})
+	}
+}
+
+// FuzzParseBatchReply: whatever the hand scanner accepts, encoding/json
+// reads the same way.
+func FuzzParseBatchReply(f *testing.F) {
+	for _, s := range []string{
+		`{"replies":[{"publish":{"offset":1,"epoch":"E"}},{"error":{"code":102,"message":"m"}}]}`,
+		`{"replies":[{"broadcast":{"responses":[{"result":{"offset":3}},{"error":{"code":1}}]}}]}`,
+		`{"replies":[{"error":{"code":1,"message":"a"},"publish":{}}]}`,
+		`{"replies":[{"broadcast":{"responses":[{"result":{}}],"responses":[]}}]}`,
+		`{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sc := replyScanner{b: body}
+		fast, ok := sc.batch(0)
+		if !ok {
+			return
+		}
+		slow, err := decodeBatchReply(body)
+		if err != nil {
+			t.Fatalf("scanner accepted %q, encoding/json refuses it: %v", body, err)
+		}
+		if len(fast) == 0 && len(slow) == 0 {
+			return
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q\nscanner       %s\nencoding/json %s", body, show(fast), show(slow))
+		}
+	})
+}
+
+func TestHTTPSenderRequest(t *testing.T) {
+	var gotPath, gotKey, gotBody string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gotPath, gotKey, gotBody = r.URL.Path, r.Header.Get("X-API-Key"), string(b)
+		_, _ = io.WriteString(w, `{"replies":[{"publish":{"offset":4,"epoch":"E"}}]}`)
+	}))
+	defer srv.Close()
+	got, err := NewHTTPSender(srv.URL+"/api/", "secret", srv.Client()).Send(context.Background(), []Command{{Channel: "c", Data: []byte(`1`), IdempotencyKey: "k"}})
+	if err != nil || show(got) != show([]Reply{{Offset: 4, Epoch: "E"}}) {
+		t.Fatalf("Send: %s, %v", show(got), err)
+	}
+	want := `{"commands":[{"publish":{"channel":"c","data":1,"idempotency_key":"k"}}],"parallel":false}`
+	if gotPath != "/api/batch" || gotKey != "secret" || gotBody != want {
+		t.Errorf("request %s key %q body %s; want /api/batch, the key, %s", gotPath, gotKey, gotBody, want)
+	}
+}
+
+func TestHTTPSenderRequestErrors(t *testing.T) {
+	server := func(status int, body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, body)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	tests := []struct {
+		name            string
+		url             string
+		wantUnavailable bool
+		wantStatus      int
+	}{
+		{"503 is unavailable", server(503, "busy"), true, 503},
+		{"429 is unavailable", server(429, ""), true, 429},
+		{"401 is refused", server(401, "Unauthorized"), false, 401},
+		{"413 is refused", server(413, ""), false, 413},
+		{"malformed reply is refused", server(200, "<html>"), false, 200},
+		{"reply count mismatch is refused", server(200, `{"replies":[]}`), false, 200},
+		{"oversized reply is refused", server(200, `{"replies":[`+strings.Repeat(" ", 1<<20)), false, 200},
+		{"unreachable is unavailable", closed.URL, true, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewHTTPSender(tc.url, "secret-key", &http.Client{Timeout: 10 * time.Second})
+			_, err := s.Send(context.Background(), []Command{pub("a")})
+			var re *RequestError
+			if !errors.As(err, &re) {
+				t.Fatalf("error %v (%T), want a *RequestError", err, err)
+			}
+			if re.Unavailable != tc.wantUnavailable || re.HTTPStatus != tc.wantStatus {
+				t.Errorf("got unavailable=%v status=%d, want %v %d (%v)", re.Unavailable, re.HTTPStatus, tc.wantUnavailable, tc.wantStatus, err)
+			}
+			if strings.Contains(err.Error(), "secret-key") {
+				t.Errorf("error %q shows the API key", err)
+			}
+		})
+	}
+}
+
+// discardTransport reads and drops each request body and answers reply.
+type discardTransport []byte
+
+func (reply discardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	_, err := io.Copy(io.Discard, req.Body)
+	_ = req.Body.Close()
+	return respond(reply), err
+}
+
+// benchCommands is a batch like the bridge's: 100 publishes of a 200-byte
+// envelope payload, 10 of them broadcasts to 3 channels.
+func benchCommands() []Command {
+	data := []byte(`{"id":"01J9Z3K4M5N6P7Q8R9S0T1V2W3","type":"message.created","ts":1730000000000,"payload":{"room":"lobby","text":"hello world, this is a chat message","user":{"id":"u-42","name":"Ada"}}}`)
+	cmds := make([]Command, 100)
+	for i := range cmds {
+		cmds[i] = Command{Channel: fmt.Sprintf("chat:room-%d", i%20), Data: data, IdempotencyKey: fmt.Sprintf("01J9Z3K4M5N6P7Q8R9S0T1V%03d", i)}
+		if i%10 == 0 {
+			cmds[i].Channel, cmds[i].Channels = "", []string{"chat:a", "chat:b", "chat:c"}
+		}
+	}
+	return cmds
+}
+
+// BenchmarkSender measures a sender's own cost per command: encoding the
+// request and reading the reply, over an in-memory transport that answers
+// as Centrifugo does.
+func BenchmarkSender(b *testing.B) {
+	cmds := benchCommands()
+	var pipeReply, batchReply strings.Builder
+	batchReply.WriteString(`{"replies":[`)
+	for i, c := range cmds {
+		if i > 0 {
+			batchReply.WriteByte(',')
+		}
+		if c.Channels == nil {
+			fmt.Fprintf(&pipeReply, `{"result":{"offset":%d,"epoch":"xFgTbqPL"}}`+"\n", 1000+i)
+			fmt.Fprintf(&batchReply, `{"publish":{"offset":%d,"epoch":"xFgTbqPL"}}`, 1000+i)
+			continue
+		}
+		r := `{"responses":[{"result":{"offset":7,"epoch":"aBcDeFgH"}},{"result":{"offset":8,"epoch":"aBcDeFgH"}},{"result":{"offset":9,"epoch":"aBcDeFgH"}}]}`
+		pipeReply.WriteString(`{"result":` + r + "}\n")
+		batchReply.WriteString(`{"broadcast":` + r + `}`)
+	}
+	batchReply.WriteString(`]}`)
+	answer := func(body string) *http.Client {
+		return &http.Client{Transport: discardTransport([]byte(body))}
+	}
+	for _, s := range []struct {
+		name   string
+		sender Sender
+	}{
+		{"gocent", NewGocentSender("http://centrifugo.invalid/api", "k", answer(pipeReply.String()))},
+		{"http", NewHTTPSender("http://centrifugo.invalid/api", "k", answer(batchReply.String()))},
+	} {
+		b.Run(s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.sender.Send(context.Background(), cmds); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(cmds)), "ns/cmd")
+		})
+	}
+}
