@@ -77,21 +77,23 @@ func (b *Bridge) prepare(producer string, data []byte, recv time.Time, fallbackI
 // commands turns an envelope into Centrifugo commands: a publish for one
 // channel; for several, a broadcast in object mode, or one publish per
 // channel in django mode (whose payload names its channel). The site and id
-// defaults are applied here, once.
+// defaults are applied here, once. Every command carries the envelope's id
+// as its idempotency key, so a retried request (a timeout after Centrifugo
+// applied it, a redelivered stored envelope) is not published twice.
 func (b *Bridge) commands(env *envelope.Envelope, id string, recv time.Time) []centrifugo.Command {
 	meta := envelope.Meta{ID: id, Site: env.Site, ReceivedAt: recv}
 	if meta.Site == "" {
 		meta.Site = b.cfg.SiteName
 	}
 	if env.Channel != "" {
-		return []centrifugo.Command{{Channel: env.Channel, Data: envelope.AppendPayload(nil, b.mode, env, env.Channel, meta)}}
+		return []centrifugo.Command{{Channel: env.Channel, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, env.Channel, meta)}}
 	}
 	if b.mode == envelope.ModeObject {
-		return []centrifugo.Command{{Channels: env.Channels, Data: envelope.AppendPayload(nil, b.mode, env, "", meta)}}
+		return []centrifugo.Command{{Channels: env.Channels, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, "", meta)}}
 	}
 	cmds := make([]centrifugo.Command, len(env.Channels))
 	for i, ch := range env.Channels {
-		cmds[i] = centrifugo.Command{Channel: ch, Data: envelope.AppendPayload(nil, b.mode, env, ch, meta)}
+		cmds[i] = centrifugo.Command{Channel: ch, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, ch, meta)}
 	}
 	return cmds
 }

@@ -47,7 +47,7 @@ const commandOverhead = 64
 func (it *Item) encodedSize() int {
 	n := 0
 	for _, c := range it.Commands {
-		n += commandOverhead + len(c.Data) + len(c.Channel)
+		n += commandOverhead + len(c.Data) + len(c.Channel) + len(c.IdempotencyKey)
 		for _, ch := range c.Channels {
 			n += len(ch) + 3
 		}

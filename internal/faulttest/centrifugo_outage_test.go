@@ -193,9 +193,11 @@ func TestCentrifugoShortOutage(t *testing.T) {
 
 // TestCentrifugoHangs freezes Centrifugo (SIGSTOP) for about 4 s instead of
 // stopping it: requests are accepted by the kernel and time out. Nothing is
-// lost and nothing dead-lettered. Duplicates are expected and counted:
-// Centrifugo applies the timed-out requests once it resumes, and the bridge
-// had retried each (INSTANT_RETRY_ATTEMPTS) and redelivered it (nak).
+// lost, nothing dead-lettered, and nothing duplicated: Centrifugo applies
+// the timed-out requests once it resumes, and the bridge had retried each
+// (INSTANT_RETRY_ATTEMPTS) and redelivered it (nak), but every command
+// carries the envelope's id as its idempotency key, so Centrifugo publishes
+// each envelope once.
 func TestCentrifugoHangs(t *testing.T) {
 	s := newStack(t, channelsYAML)
 	p := s.startBridge("bridge", append(jetstreamEnv,
@@ -235,6 +237,12 @@ func TestCentrifugoHangs(t *testing.T) {
 	a.requireNoLoss(t)
 	if len(a.deadLettered) > 0 {
 		t.Errorf("%d envelopes dead-lettered, want none (the hang was inside the retry budget)", len(a.deadLettered))
+	}
+	if a.duplicates > 0 {
+		t.Errorf("%d duplicate copies of %d envelopes received, want none (idempotency keys)", a.duplicates, a.dupIDs)
+	}
+	if requests == 0 {
+		t.Error("no Centrifugo request failed: the hang did not exercise the retries")
 	}
 }
 
