@@ -145,6 +145,7 @@ func (s *Service) Close() error {
 	err := s.http.Shutdown(ctx)
 	s.cancel()
 	s.wg.Wait()
+	s.server.close()
 	return err
 }
 

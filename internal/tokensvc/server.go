@@ -97,6 +97,13 @@ func NewServer(cfg Config, log *zap.Logger, deps Deps) (*Server, error) {
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
+// close stops the server's background work (a JWKS fetch).
+func (s *Server) close() {
+	if s.jwt != nil && s.jwt.jwks != nil {
+		s.jwt.jwks.close()
+	}
+}
+
 // Ready reports why the server cannot answer yet, nil when it can.
 func (s *Server) Ready() error {
 	if s.deps.Channels() == nil {
