@@ -58,10 +58,12 @@ type Config struct {
 	JWTClaimStaff    string        `envconfig:"INSTANT_JWT_CLAIM_STAFF" default:"staff" desc:"upstream JWT claim holding the staff flag (boolean)"`
 	JWTClaimSuper    string        `envconfig:"INSTANT_JWT_CLAIM_SUPERUSER" default:"superuser" desc:"upstream JWT claim holding the superuser flag (boolean)"`
 
-	TrustedProxies    []string `envconfig:"INSTANT_TRUSTED_PROXIES" desc:"comma-separated addresses or CIDRs of auth proxies whose user headers are trusted; empty disables proxy headers"`
-	ProxyUserHeader   string   `envconfig:"INSTANT_PROXY_USER_HEADER" default:"X-Forwarded-User" desc:"header a trusted proxy puts the username in"`
-	ProxyGroupsHeader string   `envconfig:"INSTANT_PROXY_GROUPS_HEADER" default:"X-Forwarded-Groups" desc:"header a trusted proxy puts the comma-separated groups in"`
-	ProxyForwardedFor string   `envconfig:"INSTANT_PROXY_FORWARDED_FOR_HEADER" default:"X-Forwarded-For" desc:"header a trusted proxy puts the client address in (for rate limits)"`
+	TrustedProxies    []string `envconfig:"INSTANT_TRUSTED_PROXIES" desc:"comma-separated addresses or CIDRs of reverse proxies whose forwarded-for header gives the client address (rate limits, logs); never trusted for identity"`
+	ProxyForwardedFor string   `envconfig:"INSTANT_PROXY_FORWARDED_FOR_HEADER" default:"X-Forwarded-For" desc:"header a trusted proxy puts the client address in (for rate limits and logs)"`
+	ProxyAuth         bool     `envconfig:"INSTANT_PROXY_AUTH" default:"false" desc:"identity source: accept the user named in the user header of requests from INSTANT_PROXY_AUTH_PROXIES"`
+	ProxyAuthProxies  []string `envconfig:"INSTANT_PROXY_AUTH_PROXIES" desc:"comma-separated addresses or CIDRs of the authenticating proxies whose user headers are trusted (needs INSTANT_PROXY_AUTH=true)"`
+	ProxyUserHeader   string   `envconfig:"INSTANT_PROXY_USER_HEADER" default:"X-Forwarded-User" desc:"header an authenticating proxy puts the username in (exactly one value)"`
+	ProxyGroupsHeader string   `envconfig:"INSTANT_PROXY_GROUPS_HEADER" default:"X-Forwarded-Groups" desc:"header an authenticating proxy puts the comma-separated groups in"`
 
 	LogLevel  string `envconfig:"INSTANT_LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
 	LogFormat string `envconfig:"INSTANT_LOG_FORMAT" default:"json" desc:"log format: json or console"`
@@ -150,11 +152,8 @@ func (c Config) Validate() error {
 			return bad("INSTANT_ALLOWED_ORIGINS", "%v", err)
 		}
 	}
-	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
-		return bad("INSTANT_TRUSTED_PROXIES", "%v", err)
-	}
-	if len(c.TrustedProxies) > 0 && c.ProxyUserHeader == "" {
-		return bad("INSTANT_PROXY_USER_HEADER", "empty (want the header the proxy sets, e.g. X-Forwarded-User)")
+	if err := c.validateProxies(); err != nil {
+		return err
 	}
 	n := 0
 	for _, s := range []string{c.JWTHMACKey, c.JWTPublicKeyFile, c.JWTJWKSURL} {
@@ -195,11 +194,32 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if c.UsersFile == "" && !c.Anonymous && n == 0 && len(c.TrustedProxies) == 0 {
-		return bad("INSTANT_USERS_FILE", "no identity source is configured (set INSTANT_USERS_FILE, an INSTANT_JWT_* key, INSTANT_TRUSTED_PROXIES or INSTANT_ANONYMOUS=true)")
+	if c.UsersFile == "" && !c.Anonymous && n == 0 && !c.ProxyAuth {
+		return bad("INSTANT_USERS_FILE", "no identity source is configured (set INSTANT_USERS_FILE, an INSTANT_JWT_* key, INSTANT_PROXY_AUTH=true or INSTANT_ANONYMOUS=true)")
 	}
 	if _, err := os.Stat(c.ChannelsFile); err != nil {
 		return bad("INSTANT_CHANNELS_FILE", "%v", err)
+	}
+	return nil
+}
+
+// validateProxies checks the proxy settings: INSTANT_TRUSTED_PROXIES only
+// chooses whose forwarded-for header names the client; identity from proxy
+// headers has its own switch and list.
+func (c Config) validateProxies() error {
+	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+		return &ConfigError{Var: "INSTANT_TRUSTED_PROXIES", Msg: err.Error()}
+	}
+	authProxies, err := parsePrefixes(c.ProxyAuthProxies)
+	switch {
+	case err != nil:
+		return &ConfigError{Var: "INSTANT_PROXY_AUTH_PROXIES", Msg: err.Error()}
+	case c.ProxyAuth && len(authProxies) == 0:
+		return &ConfigError{Var: "INSTANT_PROXY_AUTH_PROXIES", Msg: "empty with INSTANT_PROXY_AUTH=true (want the addresses or CIDRs of the authenticating proxies, e.g. 10.0.0.5)"}
+	case !c.ProxyAuth && len(authProxies) > 0:
+		return &ConfigError{Var: "INSTANT_PROXY_AUTH_PROXIES", Msg: "set without INSTANT_PROXY_AUTH=true (set it to accept the proxies' user headers, or unset this list)"}
+	case c.ProxyAuth && c.ProxyUserHeader == "":
+		return &ConfigError{Var: "INSTANT_PROXY_USER_HEADER", Msg: "empty (want the header the proxy sets, e.g. X-Forwarded-User)"}
 	}
 	return nil
 }

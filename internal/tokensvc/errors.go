@@ -34,6 +34,7 @@ const (
 	codeInternal          = "internal_error"
 	codeNotReady          = "not_ready"
 	codeLoginDisabled     = "login_disabled"
+	codeAmbiguousUser     = "ambiguous_proxy_user"
 )
 
 func errf(status int, code, msg string) *apiError {

@@ -176,13 +176,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 	if bodyErr != nil {
 		return bodyErr
 	}
-	if ok, wait := s.perAddr.reserve(clientAddr(r, s.proxies, s.cfg.ProxyForwardedFor)); !ok {
+	addr := clientAddr(r, s.proxies, s.cfg.ProxyForwardedFor)
+	if ok, wait := s.perAddr.reserve(addr); !ok {
 		s.m.logins.WithLabelValues("rate_limited").Inc()
+		s.log.Warn("login rate limited", zap.String(logging.FieldAddr, addr))
 		return &apiError{Status: http.StatusTooManyRequests, Code: codeRateLimited, Message: "too many login attempts from this address; try again later", RetryAfter: wait}
 	}
 	if ok, wait := s.perUser.reserve(req.Username); !ok {
 		s.m.logins.WithLabelValues("rate_limited").Inc()
-		s.log.Warn("login rate limited", zap.String(logging.FieldUser, req.Username))
+		s.log.Warn("login rate limited", zap.String(logging.FieldUser, req.Username), zap.String(logging.FieldAddr, addr))
 		return &apiError{Status: http.StatusTooManyRequests, Code: codeRateLimited, Message: "too many login attempts for this user; try again later", RetryAfter: wait}
 	}
 	if req.Username == "" || req.Password == "" {
@@ -192,7 +194,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 	u, err := uf.Authenticate(req.Username, req.Password)
 	if err != nil {
 		s.m.logins.WithLabelValues("invalid").Inc()
-		s.log.Info("login refused", zap.String(logging.FieldUser, req.Username), zap.String(logging.FieldReason, "invalid credentials"))
+		s.log.Info("login refused", zap.String(logging.FieldUser, req.Username), zap.String(logging.FieldAddr, addr), zap.String(logging.FieldReason, "invalid credentials"))
 		return errf(http.StatusUnauthorized, codeInvalidCredential, "invalid username or password")
 	}
 	ss, value := s.sessions.issue(u.Username, u.PasswordHash)
@@ -202,7 +204,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	s.setCookie(w, value, s.cfg.SessionTTL)
 	s.m.logins.WithLabelValues("ok").Inc()
-	s.log.Info("login", zap.String(logging.FieldUser, u.Username))
+	s.log.Info("login", zap.String(logging.FieldUser, u.Username), zap.String(logging.FieldAddr, addr))
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }

@@ -109,7 +109,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Service, error) {
 	log.Info("token service listening", zap.String("addr", s.Addr()),
 		zap.Int("channels", channels.Current().Len()), zap.Bool("anonymous", cfg.Anonymous),
 		zap.Bool("users_file", cfg.UsersFile != ""), zap.Bool("upstream_jwt", server.jwt != nil),
-		zap.Bool("proxy_headers", len(server.proxies) > 0))
+		zap.Bool("proxy_auth", len(server.authProxies) > 0))
 	return s, nil
 }
 

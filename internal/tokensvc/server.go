@@ -33,18 +33,19 @@ var _ http.Handler = (*Server)(nil)
 
 // Server is the token service's HTTP handler.
 type Server struct {
-	cfg      Config
-	log      *zap.Logger
-	deps     Deps
-	sessions *sessions
-	jwt      *jwtVerifier
-	proxies  []netip.Prefix
-	origins  []string
-	perUser  *keyedLimiter
-	perAddr  *keyedLimiter
-	m        *metrics
-	sameSite http.SameSite
-	handler  http.Handler
+	cfg         Config
+	log         *zap.Logger
+	deps        Deps
+	sessions    *sessions
+	jwt         *jwtVerifier
+	proxies     []netip.Prefix // INSTANT_TRUSTED_PROXIES: whose forwarded-for header names the client
+	authProxies []netip.Prefix // INSTANT_PROXY_AUTH_PROXIES: whose user header names the user; nil unless INSTANT_PROXY_AUTH
+	origins     []string
+	perUser     *keyedLimiter
+	perAddr     *keyedLimiter
+	m           *metrics
+	sameSite    http.SameSite
+	handler     http.Handler
 }
 
 // NewServer builds the server. cfg must be valid (Config.Validate).
@@ -71,6 +72,11 @@ func NewServer(cfg Config, log *zap.Logger, deps Deps) (*Server, error) {
 	var err error
 	if s.proxies, err = parsePrefixes(cfg.TrustedProxies); err != nil {
 		return nil, &ConfigError{Var: "INSTANT_TRUSTED_PROXIES", Msg: err.Error()}
+	}
+	if cfg.ProxyAuth {
+		if s.authProxies, err = parsePrefixes(cfg.ProxyAuthProxies); err != nil {
+			return nil, &ConfigError{Var: "INSTANT_PROXY_AUTH_PROXIES", Msg: err.Error()}
+		}
 	}
 	for _, o := range cfg.AllowedOrigins {
 		n, err := parseOrigin(o)
