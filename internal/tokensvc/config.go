@@ -26,7 +26,7 @@ type Config struct {
 	UsersFile    string `envconfig:"INSTANT_USERS_FILE" desc:"users file (YAML or JSON) for password logins, reloaded on change and SIGHUP; empty disables /instant/login/"`
 	Anonymous    bool   `envconfig:"INSTANT_ANONYMOUS" default:"false" desc:"give callers without credentials an anonymous token and the public channels"`
 
-	CentrifugoHMACKey        string `envconfig:"INSTANT_CENTRIFUGO_HMAC_KEY" desc:"secret: Centrifugo's client.token.hmac_secret_key, signs the tokens (HS256)"`
+	CentrifugoHMACKey        string `envconfig:"INSTANT_CENTRIFUGO_HMAC_KEY" desc:"secret (at least 32 bytes): Centrifugo's client.token.hmac_secret_key, signs the tokens (HS256)"`
 	CentrifugoPrivateKeyFile string `envconfig:"INSTANT_CENTRIFUGO_PRIVATE_KEY_FILE" desc:"RSA or ECDSA private key (PEM) signing the tokens instead of the HMAC key; Centrifugo gets the public key"`
 
 	TokenTTL             time.Duration `envconfig:"INSTANT_TOKEN_TTL" default:"10m" desc:"lifetime of connection tokens"`
@@ -68,6 +68,10 @@ type Config struct {
 	LogLevel  string `envconfig:"INSTANT_LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
 	LogFormat string `envconfig:"INSTANT_LOG_FORMAT" default:"json" desc:"log format: json or console"`
 }
+
+// minSecretBytes is the shortest HMAC key or session key accepted: 256 bits,
+// the size of an HS256 / HMAC-SHA256 output.
+const minSecretBytes = 32
 
 // LoadConfig reads the configuration from the environment and validates it.
 func LoadConfig() (Config, error) {
@@ -121,12 +125,14 @@ func (c Config) Validate() error {
 		return bad("INSTANT_CENTRIFUGO_HMAC_KEY", "not set (want Centrifugo's client.token.hmac_secret_key, or set INSTANT_CENTRIFUGO_PRIVATE_KEY_FILE)")
 	case c.CentrifugoHMACKey != "" && c.CentrifugoPrivateKeyFile != "":
 		return bad("INSTANT_CENTRIFUGO_PRIVATE_KEY_FILE", "set together with INSTANT_CENTRIFUGO_HMAC_KEY (want only one of them)")
+	case c.CentrifugoHMACKey != "" && len(c.CentrifugoHMACKey) < minSecretBytes:
+		return bad("INSTANT_CENTRIFUGO_HMAC_KEY", "too short: %d bytes (want at least %d random bytes, e.g. from: openssl rand -hex 32; give Centrifugo the same value as client.token.hmac_secret_key)", len(c.CentrifugoHMACKey), minSecretBytes)
 	case c.TokenTTL < time.Second:
 		return bad("INSTANT_TOKEN_TTL", "%v is too short (want a duration of at least 1s, e.g. 10m)", c.TokenTTL)
 	case c.SubscriptionTokenTTL < time.Second:
 		return bad("INSTANT_SUBSCRIPTION_TOKEN_TTL", "%v is too short (want a duration of at least 1s, e.g. 10m)", c.SubscriptionTokenTTL)
-	case c.SessionKey != "" && len(c.SessionKey) < 32:
-		return bad("INSTANT_SESSION_KEY", "too short: %d bytes (want at least 32 random bytes, e.g. from: openssl rand -hex 32)", len(c.SessionKey))
+	case c.SessionKey != "" && len(c.SessionKey) < minSecretBytes:
+		return bad("INSTANT_SESSION_KEY", "too short: %d bytes (want at least %d random bytes, e.g. from: openssl rand -hex 32)", len(c.SessionKey), minSecretBytes)
 	case c.SessionTTL < time.Minute:
 		return bad("INSTANT_SESSION_TTL", "%v is too short (want at least 1m, e.g. 12h)", c.SessionTTL)
 	case c.SessionCookieName == "" || strings.ContainsAny(c.SessionCookieName, " ;,=\t\r\n"):
@@ -164,8 +170,8 @@ func (c Config) Validate() error {
 	if n > 1 {
 		return bad("INSTANT_JWT_HMAC_KEY", "set at most one of INSTANT_JWT_HMAC_KEY, INSTANT_JWT_PUBLIC_KEY_FILE and INSTANT_JWT_JWKS_URL")
 	}
-	if c.JWTHMACKey != "" && len(c.JWTHMACKey) < 32 {
-		return bad("INSTANT_JWT_HMAC_KEY", "too short: %d bytes (want at least 32)", len(c.JWTHMACKey))
+	if c.JWTHMACKey != "" && len(c.JWTHMACKey) < minSecretBytes {
+		return bad("INSTANT_JWT_HMAC_KEY", "too short: %d bytes (want at least %d)", len(c.JWTHMACKey), minSecretBytes)
 	}
 	if c.JWTJWKSURL != "" && !strings.HasPrefix(c.JWTJWKSURL, "https://") && !strings.HasPrefix(c.JWTJWKSURL, "http://") {
 		return bad("INSTANT_JWT_JWKS_URL", "%q (want an http:// or https:// URL)", c.JWTJWKSURL)
