@@ -42,7 +42,8 @@ type Config struct {
 	MaxBodyBytes   int64    `envconfig:"INSTANT_MAX_BODY_BYTES" default:"16384" desc:"largest accepted request body, in bytes"`
 
 	LoginRatePerUser int `envconfig:"INSTANT_LOGIN_RATE_PER_USER" default:"10" desc:"login attempts allowed per username per minute"`
-	LoginRatePerAddr int `envconfig:"INSTANT_LOGIN_RATE_PER_ADDR" default:"60" desc:"login attempts allowed per client address per minute"`
+	LoginRatePerAddr int `envconfig:"INSTANT_LOGIN_RATE_PER_ADDR" default:"60" desc:"login attempts allowed per client address (an IPv6 address counts as its /64) per minute"`
+	LoginConcurrent  int `envconfig:"INSTANT_LOGIN_MAX_CONCURRENT" default:"4" desc:"most password checks (bcrypt) running at once, over all clients; more logins get 429 login_busy"`
 
 	JWTHMACKey       string        `envconfig:"INSTANT_JWT_HMAC_KEY" desc:"secret: HMAC key verifying upstream JWTs (Authorization: Bearer)"`
 	JWTPublicKeyFile string        `envconfig:"INSTANT_JWT_PUBLIC_KEY_FILE" desc:"RSA or ECDSA public key (PEM) verifying upstream JWTs"`
@@ -143,6 +144,8 @@ func (c Config) Validate() error {
 		return bad("INSTANT_LOGIN_RATE_PER_USER", "%d (want at least 1 attempt a minute)", c.LoginRatePerUser)
 	case c.LoginRatePerAddr < 1:
 		return bad("INSTANT_LOGIN_RATE_PER_ADDR", "%d (want at least 1 attempt a minute)", c.LoginRatePerAddr)
+	case c.LoginConcurrent < 1:
+		return bad("INSTANT_LOGIN_MAX_CONCURRENT", "%d (want at least 1; about twice the CPUs the service may use, e.g. 4)", c.LoginConcurrent)
 	}
 	switch strings.ToLower(c.SessionCookieSame) {
 	case "lax", "strict":

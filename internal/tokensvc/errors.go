@@ -29,6 +29,7 @@ const (
 	codeCSRF              = "csrf_failed"
 	codeOrigin            = "origin_not_allowed"
 	codeRateLimited       = "rate_limited"
+	codeLoginBusy         = "login_busy"
 	codeMethod            = "method_not_allowed"
 	codeNotFound          = "not_found"
 	codeInternal          = "internal_error"

@@ -177,7 +177,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 		return bodyErr
 	}
 	addr := clientAddr(r, s.proxies, s.cfg.ProxyForwardedFor)
-	if ok, wait := s.perAddr.reserve(addr); !ok {
+	if ok, wait := s.perAddr.reserve(addrKey(addr)); !ok {
 		s.m.logins.WithLabelValues("rate_limited").Inc()
 		s.log.Warn("login rate limited", zap.String(logging.FieldAddr, addr))
 		return &apiError{Status: http.StatusTooManyRequests, Code: codeRateLimited, Message: "too many login attempts from this address; try again later", RetryAfter: wait}
@@ -191,7 +191,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 		s.m.logins.WithLabelValues("invalid").Inc()
 		return errf(http.StatusBadRequest, codeBadRequest, "username and password are required")
 	}
-	u, err := uf.Authenticate(req.Username, req.Password)
+	u, err := s.authenticate(uf, req.Username, req.Password)
+	if errors.Is(err, errLoginBusy) {
+		s.m.logins.WithLabelValues("busy").Inc()
+		s.log.Warn("login refused: INSTANT_LOGIN_MAX_CONCURRENT password checks already running", zap.String(logging.FieldUser, req.Username), zap.String(logging.FieldAddr, addr))
+		return &apiError{Status: http.StatusTooManyRequests, Code: codeLoginBusy, Message: "too many logins in progress; try again in a moment", RetryAfter: time.Second}
+	}
 	if err != nil {
 		s.m.logins.WithLabelValues("invalid").Inc()
 		s.log.Info("login refused", zap.String(logging.FieldUser, req.Username), zap.String(logging.FieldAddr, addr), zap.String(logging.FieldReason, "invalid credentials"))
@@ -207,6 +212,22 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 	s.log.Info("login", zap.String(logging.FieldUser, u.Username), zap.String(logging.FieldAddr, addr))
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// errLoginBusy: INSTANT_LOGIN_MAX_CONCURRENT password checks are running.
+var errLoginBusy = errors.New("too many password checks running")
+
+// authenticate checks the password unless INSTANT_LOGIN_MAX_CONCURRENT
+// checks are running already (errLoginBusy): bcrypt work is bounded over
+// all clients, not only per address and user.
+func (s *Server) authenticate(uf *users.File, username, password string) (users.User, error) {
+	select {
+	case s.hashSlots <- struct{}{}:
+	default:
+		return users.User{}, errLoginBusy
+	}
+	defer func() { <-s.hashSlots }()
+	return s.checkPassword(uf, username, password)
 }
 
 // handleGetToken: GET|POST /instant/get_token/. The body is ignored.

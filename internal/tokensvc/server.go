@@ -43,9 +43,13 @@ type Server struct {
 	origins     []string
 	perUser     *keyedLimiter
 	perAddr     *keyedLimiter
-	m           *metrics
-	sameSite    http.SameSite
-	handler     http.Handler
+	// hashSlots bounds the password checks running at once.
+	hashSlots chan struct{}
+	// checkPassword is (*users.File).Authenticate; tests hold it.
+	checkPassword func(f *users.File, username, password string) (users.User, error)
+	m             *metrics
+	sameSite      http.SameSite
+	handler       http.Handler
 }
 
 // NewServer builds the server. cfg must be valid (Config.Validate).
@@ -68,6 +72,9 @@ func NewServer(cfg Config, log *zap.Logger, deps Deps) (*Server, error) {
 		perUser:  newKeyedLimiter(cfg.LoginRatePerUser),
 		perAddr:  newKeyedLimiter(cfg.LoginRatePerAddr),
 		m:        newMetrics(),
+
+		hashSlots:     make(chan struct{}, max(cfg.LoginConcurrent, 1)),
+		checkPassword: (*users.File).Authenticate,
 	}
 	var err error
 	if s.proxies, err = parsePrefixes(cfg.TrustedProxies); err != nil {
