@@ -17,11 +17,11 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/instant-go/instant/internal/channelsfile"
 	"github.com/instant-go/instant/internal/hotfile"
 	"github.com/instant-go/instant/internal/logging"
 	"github.com/instant-go/instant/internal/tokens"
 	"github.com/instant-go/instant/internal/users"
-	"github.com/instant-go/instant/pkg/acl"
 )
 
 // Service is a running token service: the HTTP server and the watchers of
@@ -45,7 +45,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Service, error) {
 	}
 	base := log
 	log = log.With(zap.String(logging.FieldComponent, "tokensvc"))
-	channels, err := hotfile.Load(cfg.ChannelsFile, acl.Parse, log)
+	channels, err := hotfile.Load(cfg.ChannelsFile, channelsfile.Parse, log)
 	if err != nil {
 		return nil, fmt.Errorf("INSTANT_CHANNELS_FILE: %w", err)
 	}
