@@ -131,9 +131,6 @@ func newSigner(cfg Config) (*tokens.Signer, error) {
 // Addr is the address the service listens on.
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
-// Server is the service's HTTP handler.
-func (s *Service) Server() *Server { return s.server }
-
 // done yields the HTTP server's exit error.
 func (s *Service) done() <-chan error { return s.errc }
 
