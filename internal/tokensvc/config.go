@@ -164,12 +164,35 @@ func (c Config) Validate() error {
 	if err := c.validateProxies(); err != nil {
 		return err
 	}
+	if err := c.validateJWT(); err != nil {
+		return err
+	}
+	if c.UsersFile == "" && !c.Anonymous && c.jwtSources() == 0 && !c.ProxyAuth {
+		return bad("INSTANT_USERS_FILE", "no identity source is configured (set INSTANT_USERS_FILE, an INSTANT_JWT_* key, INSTANT_PROXY_AUTH=true or INSTANT_ANONYMOUS=true)")
+	}
+	if _, err := os.Stat(c.ChannelsFile); err != nil {
+		return bad("INSTANT_CHANNELS_FILE", "%v", err)
+	}
+	return nil
+}
+
+// jwtSources counts the upstream JWT keys configured (valid: 0 or 1).
+func (c Config) jwtSources() int {
 	n := 0
 	for _, s := range []string{c.JWTHMACKey, c.JWTPublicKeyFile, c.JWTJWKSURL} {
 		if s != "" {
 			n++
 		}
 	}
+	return n
+}
+
+// validateJWT checks the upstream JWT settings.
+func (c Config) validateJWT() error {
+	bad := func(v, format string, args ...any) error {
+		return &ConfigError{Var: v, Msg: fmt.Sprintf(format, args...)}
+	}
+	n := c.jwtSources()
 	if n > 1 {
 		return bad("INSTANT_JWT_HMAC_KEY", "set at most one of INSTANT_JWT_HMAC_KEY, INSTANT_JWT_PUBLIC_KEY_FILE and INSTANT_JWT_JWKS_URL")
 	}
@@ -202,12 +225,6 @@ func (c Config) Validate() error {
 				return bad(v, "empty (want a claim name)")
 			}
 		}
-	}
-	if c.UsersFile == "" && !c.Anonymous && n == 0 && !c.ProxyAuth {
-		return bad("INSTANT_USERS_FILE", "no identity source is configured (set INSTANT_USERS_FILE, an INSTANT_JWT_* key, INSTANT_PROXY_AUTH=true or INSTANT_ANONYMOUS=true)")
-	}
-	if _, err := os.Stat(c.ChannelsFile); err != nil {
-		return bad("INSTANT_CHANNELS_FILE", "%v", err)
 	}
 	return nil
 }
