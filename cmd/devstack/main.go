@@ -26,11 +26,11 @@ import (
 
 	"github.com/instant-go/instant/internal/bridge"
 	"github.com/instant-go/instant/internal/centrifugoproc"
+	"github.com/instant-go/instant/internal/channelsfile"
 	"github.com/instant-go/instant/internal/logging"
 	"github.com/instant-go/instant/internal/tokens"
 	"github.com/instant-go/instant/internal/tokensvc"
 	"github.com/instant-go/instant/internal/users"
-	"github.com/instant-go/instant/pkg/acl"
 )
 
 // DemoPassword is the password of the demo users written to users.yaml.
@@ -231,7 +231,7 @@ func tail(wsURL, hmacKey, channelsFile string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	reg, err := acl.Parse(channelsFile, data)
+	reg, err := channelsfile.Parse(channelsFile, data)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/instant-go/instant/internal/centrifugo"
+	"github.com/instant-go/instant/internal/channelsfile"
 	"github.com/instant-go/instant/internal/hotfile"
 	"github.com/instant-go/instant/internal/ids"
 	"github.com/instant-go/instant/internal/logging"
@@ -80,7 +81,7 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	channels, err := hotfile.Load(cfg.ChannelsFile, acl.Parse, log.With(zap.String(logging.FieldComponent, "channels")))
+	channels, err := hotfile.Load(cfg.ChannelsFile, channelsfile.Parse, log.With(zap.String(logging.FieldComponent, "channels")))
 	if err != nil {
 		return nil, fmt.Errorf("INSTANT_CHANNELS_FILE: %w", err)
 	}

@@ -8,9 +8,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/instant-go/instant/internal/channelsfile"
 	"github.com/instant-go/instant/internal/hotfile"
 	"github.com/instant-go/instant/internal/ids"
-	"github.com/instant-go/instant/pkg/acl"
 	"github.com/instant-go/instant/pkg/envelope"
 )
 
@@ -22,7 +22,7 @@ func hotPathBridge(tb testing.TB, mode envelope.Mode) *Bridge {
 	if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	ch, err := hotfile.Load(f, acl.Parse, zap.NewNop())
+	ch, err := hotfile.Load(f, channelsfile.Parse, zap.NewNop())
 	if err != nil {
 		tb.Fatal(err)
 	}

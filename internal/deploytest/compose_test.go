@@ -153,8 +153,8 @@ func TestComposeSecretsAreReferences(t *testing.T) {
 			}
 			n++
 			r, ok := singleRef(v)
-			if !ok || (r.Op != ":?" && r.Op != "?") {
-				t.Errorf("%s: %s=%q: a secret must be exactly ${VAR:?message}, read from the user's environment, with no default", name, k, v)
+			if !ok || r.Op != ":?" {
+				t.Errorf("%s: %s=%q: a secret must be exactly ${VAR:?message}, read from the user's environment, with no default and not empty", name, k, v)
 			}
 		}
 	}
@@ -224,27 +224,14 @@ func TestComposeEnvExample(t *testing.T) {
 	if len(required) == 0 {
 		t.Fatal("compose requires no variable; where do the secrets come from?")
 	}
-	line := regexp.MustCompile(`^(#)?([A-Z][A-Z0-9_]*)=(.*)$`)
-	set, documented := map[string]string{}, map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(string(readRepoFile(t, "deployments/.env.example"))))
-	for sc.Scan() {
-		m := line.FindStringSubmatch(strings.TrimSpace(sc.Text()))
-		if m == nil {
-			continue
-		}
-		if m[1] == "" {
-			set[m[2]] = m[3]
-		} else {
-			documented[m[2]] = m[3]
-		}
-	}
+	set, documented := envExample(t)
 	for k := range required {
 		v, ok := set[k]
 		switch {
 		case !ok:
 			t.Errorf("deployments/.env.example does not list %s, which docker-compose.yml requires", k)
-		case !strings.Contains(v, "change-me"):
-			t.Errorf("deployments/.env.example: %s=%q: want an obvious placeholder (change-me...), never a real secret", k, v)
+		case v != "":
+			t.Errorf("deployments/.env.example: %s=%q: want it empty, so that compose refuses to start until it is set", k, v)
 		}
 	}
 	for k := range set {
@@ -272,6 +259,79 @@ func TestComposeEnvExample(t *testing.T) {
 				t.Errorf("%s: %s: the error message %q does not name deployments/.env.example", name, k, r.Arg)
 			}
 		}
+	}
+}
+
+// envExample reads deployments/.env.example: the variables it sets, and
+// those it documents in comments (#NAME=default).
+func envExample(tb testing.TB) (set, documented map[string]string) {
+	tb.Helper()
+	line := regexp.MustCompile(`^(#)?([A-Z][A-Z0-9_]*)=(.*)$`)
+	set, documented = map[string]string{}, map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(string(readRepoFile(tb, "deployments/.env.example"))))
+	for sc.Scan() {
+		m := line.FindStringSubmatch(strings.TrimSpace(sc.Text()))
+		if m == nil {
+			continue
+		}
+		if m[1] == "" {
+			set[m[2]] = m[3]
+		} else {
+			documented[m[2]] = m[3]
+		}
+	}
+	return set, documented
+}
+
+// TestHardening10ComposeRefusesExampleSecrets (issue 12, point 10): the
+// example .env ships no usable secret, and docker compose, given it as is,
+// refuses to start: every secret of every service is ${VAR:?message} and
+// its variable is empty in the example.
+func TestHardening10ComposeRefusesExampleSecrets(t *testing.T) {
+	c := loadCompose(t)
+	set, _ := envExample(t)
+	lookup := func(k string) (string, bool) { v, ok := set[k]; return v, ok }
+	n := 0
+	for name, s := range c.Services {
+		for k, v := range s.Environment {
+			if !secretName.MatchString(k) {
+				continue
+			}
+			n++
+			if r, ok := singleRef(v); !ok || r.Op != ":?" {
+				t.Errorf("%s: %s=%q: want ${VAR:?message}, which refuses an empty value", name, k, v)
+			}
+			if got, _, err := interpolate(v, lookup); !errors.Is(err, errInterpolation) {
+				t.Errorf("%s: %s: with deployments/.env.example as .env compose starts with %s=%q; want a refusal", name, k, k, got)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no secret in docker-compose.yml: the check is empty")
+	}
+	for k, v := range set {
+		if secretName.MatchString(k) && v != "" {
+			t.Errorf("deployments/.env.example: %s has a value; ship secrets empty", k)
+		}
+	}
+}
+
+// TestHardening10ComposePortsOnLoopback (issue 12, point 10): the compose
+// stack publishes no port on all interfaces; every published port is bound
+// to 127.0.0.1 on the host.
+func TestHardening10ComposePortsOnLoopback(t *testing.T) {
+	c := loadCompose(t)
+	n := 0
+	for name, s := range c.Services {
+		for _, p := range s.Ports {
+			n++
+			if p.HostIP != "127.0.0.1" {
+				t.Errorf("%s: port %s published on %q (all interfaces when empty); publish it on 127.0.0.1", name, p.Target, p.HostIP)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("docker-compose.yml publishes no port: the check is empty")
 	}
 }
 

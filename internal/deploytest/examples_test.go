@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/instant-go/instant/internal/channelsfile"
 	"github.com/instant-go/instant/internal/users"
 	"github.com/instant-go/instant/pkg/acl"
 )
@@ -15,7 +16,7 @@ import (
 func loadChannels(tb testing.TB) *acl.Registry {
 	tb.Helper()
 	const rel = "deployments/channels.example.yaml"
-	reg, err := acl.Parse(rel, readRepoFile(tb, rel))
+	reg, err := channelsfile.Parse(rel, readRepoFile(tb, rel))
 	if err != nil {
 		tb.Fatalf("%v", err)
 	}

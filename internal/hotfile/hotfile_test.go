@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/instant-go/instant/internal/channelsfile"
 	"github.com/instant-go/instant/pkg/acl"
 )
 
@@ -347,7 +348,7 @@ func TestChannelsFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "channels.yaml")
 	writeFile(t, path, "channels:\n  - name: public\n    level: public\n")
 	log, logs := observed()
-	f, err := Load(path, acl.Parse, log)
+	f, err := Load(path, channelsfile.Parse, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ const (
 	FieldID        = "id"
 	FieldProducer  = "producer"
 	FieldServer    = "server"
+	FieldAddr      = "addr" // a client's address
 )
 
 // New returns a logger writing to stderr at level ("debug", "info", "warn",

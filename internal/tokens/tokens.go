@@ -17,11 +17,15 @@ type Signer struct {
 	now    func() time.Time
 }
 
+// MinHMACSecret is the shortest HMAC secret NewHMAC accepts, in bytes: the
+// 256 bits of an HS256 signature.
+const MinHMACSecret = 32
+
 // NewHMAC returns a signer using HS256 with Centrifugo's client token HMAC
-// secret (client.token.hmac_secret_key).
+// secret (client.token.hmac_secret_key), at least MinHMACSecret bytes.
 func NewHMAC(secret []byte) (*Signer, error) {
-	if len(secret) == 0 {
-		return nil, errors.New("tokens: empty HMAC secret")
+	if len(secret) < MinHMACSecret {
+		return nil, fmt.Errorf("tokens: HMAC secret of %d bytes, want at least %d", len(secret), MinHMACSecret)
 	}
 	return &Signer{method: jwt.SigningMethodHS256, key: secret, now: time.Now}, nil
 }

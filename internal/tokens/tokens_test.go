@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func TestSigners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hmacSigner, err := tokens.NewHMAC([]byte("centrifugo-secret"))
+	hmacSigner, err := tokens.NewHMAC([]byte("centrifugo-secret-of-32-bytes-ok"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestSigners(t *testing.T) {
 		alg    string
 		verify any
 	}{
-		{"hmac", hmacSigner, "HS256", []byte("centrifugo-secret")},
+		{"hmac", hmacSigner, "HS256", []byte("centrifugo-secret-of-32-bytes-ok")},
 		{"rsa", rsaSigner, "RS256", &rsaKey.PublicKey},
 		{"ecdsa p384", ecSigner, "ES384", &ecKey.PublicKey},
 	} {
@@ -85,8 +86,10 @@ func TestSigners(t *testing.T) {
 			}
 		})
 	}
-	if _, err := tokens.NewHMAC(nil); err == nil {
-		t.Error("empty HMAC secret: want error")
+	for _, short := range []string{"", "centrifugo-secret", strings.Repeat("k", tokens.MinHMACSecret-1)} {
+		if _, err := tokens.NewHMAC([]byte(short)); err == nil {
+			t.Errorf("HMAC secret of %d bytes: want error", len(short))
+		}
 	}
 	if _, err := tokens.NewFromPEM([]byte("not a key")); err == nil {
 		t.Error("garbage PEM: want error")

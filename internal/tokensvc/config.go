@@ -26,7 +26,7 @@ type Config struct {
 	UsersFile    string `envconfig:"INSTANT_USERS_FILE" desc:"users file (YAML or JSON) for password logins, reloaded on change and SIGHUP; empty disables /instant/login/"`
 	Anonymous    bool   `envconfig:"INSTANT_ANONYMOUS" default:"false" desc:"give callers without credentials an anonymous token and the public channels"`
 
-	CentrifugoHMACKey        string `envconfig:"INSTANT_CENTRIFUGO_HMAC_KEY" desc:"secret: Centrifugo's client.token.hmac_secret_key, signs the tokens (HS256)"`
+	CentrifugoHMACKey        string `envconfig:"INSTANT_CENTRIFUGO_HMAC_KEY" desc:"secret (at least 32 bytes): Centrifugo's client.token.hmac_secret_key, signs the tokens (HS256)"`
 	CentrifugoPrivateKeyFile string `envconfig:"INSTANT_CENTRIFUGO_PRIVATE_KEY_FILE" desc:"RSA or ECDSA private key (PEM) signing the tokens instead of the HMAC key; Centrifugo gets the public key"`
 
 	TokenTTL             time.Duration `envconfig:"INSTANT_TOKEN_TTL" default:"10m" desc:"lifetime of connection tokens"`
@@ -42,7 +42,8 @@ type Config struct {
 	MaxBodyBytes   int64    `envconfig:"INSTANT_MAX_BODY_BYTES" default:"16384" desc:"largest accepted request body, in bytes"`
 
 	LoginRatePerUser int `envconfig:"INSTANT_LOGIN_RATE_PER_USER" default:"10" desc:"login attempts allowed per username per minute"`
-	LoginRatePerAddr int `envconfig:"INSTANT_LOGIN_RATE_PER_ADDR" default:"60" desc:"login attempts allowed per client address per minute"`
+	LoginRatePerAddr int `envconfig:"INSTANT_LOGIN_RATE_PER_ADDR" default:"60" desc:"login attempts allowed per client address (an IPv6 address counts as its /64) per minute"`
+	LoginConcurrent  int `envconfig:"INSTANT_LOGIN_MAX_CONCURRENT" default:"4" desc:"most password checks (bcrypt) running at once, over all clients; more logins get 429 login_busy"`
 
 	JWTHMACKey       string        `envconfig:"INSTANT_JWT_HMAC_KEY" desc:"secret: HMAC key verifying upstream JWTs (Authorization: Bearer)"`
 	JWTPublicKeyFile string        `envconfig:"INSTANT_JWT_PUBLIC_KEY_FILE" desc:"RSA or ECDSA public key (PEM) verifying upstream JWTs"`
@@ -58,14 +59,20 @@ type Config struct {
 	JWTClaimStaff    string        `envconfig:"INSTANT_JWT_CLAIM_STAFF" default:"staff" desc:"upstream JWT claim holding the staff flag (boolean)"`
 	JWTClaimSuper    string        `envconfig:"INSTANT_JWT_CLAIM_SUPERUSER" default:"superuser" desc:"upstream JWT claim holding the superuser flag (boolean)"`
 
-	TrustedProxies    []string `envconfig:"INSTANT_TRUSTED_PROXIES" desc:"comma-separated addresses or CIDRs of auth proxies whose user headers are trusted; empty disables proxy headers"`
-	ProxyUserHeader   string   `envconfig:"INSTANT_PROXY_USER_HEADER" default:"X-Forwarded-User" desc:"header a trusted proxy puts the username in"`
-	ProxyGroupsHeader string   `envconfig:"INSTANT_PROXY_GROUPS_HEADER" default:"X-Forwarded-Groups" desc:"header a trusted proxy puts the comma-separated groups in"`
-	ProxyForwardedFor string   `envconfig:"INSTANT_PROXY_FORWARDED_FOR_HEADER" default:"X-Forwarded-For" desc:"header a trusted proxy puts the client address in (for rate limits)"`
+	TrustedProxies    []string `envconfig:"INSTANT_TRUSTED_PROXIES" desc:"comma-separated addresses or CIDRs of reverse proxies whose forwarded-for header gives the client address (rate limits, logs); never trusted for identity"`
+	ProxyForwardedFor string   `envconfig:"INSTANT_PROXY_FORWARDED_FOR_HEADER" default:"X-Forwarded-For" desc:"header a trusted proxy puts the client address in (for rate limits and logs)"`
+	ProxyAuth         bool     `envconfig:"INSTANT_PROXY_AUTH" default:"false" desc:"identity source: accept the user named in the user header of requests from INSTANT_PROXY_AUTH_PROXIES"`
+	ProxyAuthProxies  []string `envconfig:"INSTANT_PROXY_AUTH_PROXIES" desc:"comma-separated addresses or CIDRs of the authenticating proxies whose user headers are trusted (needs INSTANT_PROXY_AUTH=true)"`
+	ProxyUserHeader   string   `envconfig:"INSTANT_PROXY_USER_HEADER" default:"X-Forwarded-User" desc:"header an authenticating proxy puts the username in (exactly one value)"`
+	ProxyGroupsHeader string   `envconfig:"INSTANT_PROXY_GROUPS_HEADER" default:"X-Forwarded-Groups" desc:"header an authenticating proxy puts the comma-separated groups in"`
 
 	LogLevel  string `envconfig:"INSTANT_LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
 	LogFormat string `envconfig:"INSTANT_LOG_FORMAT" default:"json" desc:"log format: json or console"`
 }
+
+// minSecretBytes is the shortest HMAC key or session key accepted: 256 bits,
+// the size of an HS256 / HMAC-SHA256 output.
+const minSecretBytes = 32
 
 // LoadConfig reads the configuration from the environment and validates it.
 func LoadConfig() (Config, error) {
@@ -119,12 +126,14 @@ func (c Config) Validate() error {
 		return bad("INSTANT_CENTRIFUGO_HMAC_KEY", "not set (want Centrifugo's client.token.hmac_secret_key, or set INSTANT_CENTRIFUGO_PRIVATE_KEY_FILE)")
 	case c.CentrifugoHMACKey != "" && c.CentrifugoPrivateKeyFile != "":
 		return bad("INSTANT_CENTRIFUGO_PRIVATE_KEY_FILE", "set together with INSTANT_CENTRIFUGO_HMAC_KEY (want only one of them)")
+	case c.CentrifugoHMACKey != "" && len(c.CentrifugoHMACKey) < minSecretBytes:
+		return bad("INSTANT_CENTRIFUGO_HMAC_KEY", "too short: %d bytes (want at least %d random bytes, e.g. from: openssl rand -hex 32; give Centrifugo the same value as client.token.hmac_secret_key)", len(c.CentrifugoHMACKey), minSecretBytes)
 	case c.TokenTTL < time.Second:
 		return bad("INSTANT_TOKEN_TTL", "%v is too short (want a duration of at least 1s, e.g. 10m)", c.TokenTTL)
 	case c.SubscriptionTokenTTL < time.Second:
 		return bad("INSTANT_SUBSCRIPTION_TOKEN_TTL", "%v is too short (want a duration of at least 1s, e.g. 10m)", c.SubscriptionTokenTTL)
-	case c.SessionKey != "" && len(c.SessionKey) < 32:
-		return bad("INSTANT_SESSION_KEY", "too short: %d bytes (want at least 32 random bytes, e.g. from: openssl rand -hex 32)", len(c.SessionKey))
+	case c.SessionKey != "" && len(c.SessionKey) < minSecretBytes:
+		return bad("INSTANT_SESSION_KEY", "too short: %d bytes (want at least %d random bytes, e.g. from: openssl rand -hex 32)", len(c.SessionKey), minSecretBytes)
 	case c.SessionTTL < time.Minute:
 		return bad("INSTANT_SESSION_TTL", "%v is too short (want at least 1m, e.g. 12h)", c.SessionTTL)
 	case c.SessionCookieName == "" || strings.ContainsAny(c.SessionCookieName, " ;,=\t\r\n"):
@@ -135,6 +144,8 @@ func (c Config) Validate() error {
 		return bad("INSTANT_LOGIN_RATE_PER_USER", "%d (want at least 1 attempt a minute)", c.LoginRatePerUser)
 	case c.LoginRatePerAddr < 1:
 		return bad("INSTANT_LOGIN_RATE_PER_ADDR", "%d (want at least 1 attempt a minute)", c.LoginRatePerAddr)
+	case c.LoginConcurrent < 1:
+		return bad("INSTANT_LOGIN_MAX_CONCURRENT", "%d (want at least 1; about twice the CPUs the service may use, e.g. 4)", c.LoginConcurrent)
 	}
 	switch strings.ToLower(c.SessionCookieSame) {
 	case "lax", "strict":
@@ -150,23 +161,43 @@ func (c Config) Validate() error {
 			return bad("INSTANT_ALLOWED_ORIGINS", "%v", err)
 		}
 	}
-	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
-		return bad("INSTANT_TRUSTED_PROXIES", "%v", err)
+	if err := c.validateProxies(); err != nil {
+		return err
 	}
-	if len(c.TrustedProxies) > 0 && c.ProxyUserHeader == "" {
-		return bad("INSTANT_PROXY_USER_HEADER", "empty (want the header the proxy sets, e.g. X-Forwarded-User)")
+	if err := c.validateJWT(); err != nil {
+		return err
 	}
+	if c.UsersFile == "" && !c.Anonymous && c.jwtSources() == 0 && !c.ProxyAuth {
+		return bad("INSTANT_USERS_FILE", "no identity source is configured (set INSTANT_USERS_FILE, an INSTANT_JWT_* key, INSTANT_PROXY_AUTH=true or INSTANT_ANONYMOUS=true)")
+	}
+	if _, err := os.Stat(c.ChannelsFile); err != nil {
+		return bad("INSTANT_CHANNELS_FILE", "%v", err)
+	}
+	return nil
+}
+
+// jwtSources counts the upstream JWT keys configured (valid: 0 or 1).
+func (c Config) jwtSources() int {
 	n := 0
 	for _, s := range []string{c.JWTHMACKey, c.JWTPublicKeyFile, c.JWTJWKSURL} {
 		if s != "" {
 			n++
 		}
 	}
+	return n
+}
+
+// validateJWT checks the upstream JWT settings.
+func (c Config) validateJWT() error {
+	bad := func(v, format string, args ...any) error {
+		return &ConfigError{Var: v, Msg: fmt.Sprintf(format, args...)}
+	}
+	n := c.jwtSources()
 	if n > 1 {
 		return bad("INSTANT_JWT_HMAC_KEY", "set at most one of INSTANT_JWT_HMAC_KEY, INSTANT_JWT_PUBLIC_KEY_FILE and INSTANT_JWT_JWKS_URL")
 	}
-	if c.JWTHMACKey != "" && len(c.JWTHMACKey) < 32 {
-		return bad("INSTANT_JWT_HMAC_KEY", "too short: %d bytes (want at least 32)", len(c.JWTHMACKey))
+	if c.JWTHMACKey != "" && len(c.JWTHMACKey) < minSecretBytes {
+		return bad("INSTANT_JWT_HMAC_KEY", "too short: %d bytes (want at least %d)", len(c.JWTHMACKey), minSecretBytes)
 	}
 	if c.JWTJWKSURL != "" && !strings.HasPrefix(c.JWTJWKSURL, "https://") && !strings.HasPrefix(c.JWTJWKSURL, "http://") {
 		return bad("INSTANT_JWT_JWKS_URL", "%q (want an http:// or https:// URL)", c.JWTJWKSURL)
@@ -195,11 +226,26 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if c.UsersFile == "" && !c.Anonymous && n == 0 && len(c.TrustedProxies) == 0 {
-		return bad("INSTANT_USERS_FILE", "no identity source is configured (set INSTANT_USERS_FILE, an INSTANT_JWT_* key, INSTANT_TRUSTED_PROXIES or INSTANT_ANONYMOUS=true)")
+	return nil
+}
+
+// validateProxies checks the proxy settings: INSTANT_TRUSTED_PROXIES only
+// chooses whose forwarded-for header names the client; identity from proxy
+// headers has its own switch and list.
+func (c Config) validateProxies() error {
+	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+		return &ConfigError{Var: "INSTANT_TRUSTED_PROXIES", Msg: err.Error()}
 	}
-	if _, err := os.Stat(c.ChannelsFile); err != nil {
-		return bad("INSTANT_CHANNELS_FILE", "%v", err)
+	authProxies, err := parsePrefixes(c.ProxyAuthProxies)
+	switch {
+	case err != nil:
+		return &ConfigError{Var: "INSTANT_PROXY_AUTH_PROXIES", Msg: err.Error()}
+	case c.ProxyAuth && len(authProxies) == 0:
+		return &ConfigError{Var: "INSTANT_PROXY_AUTH_PROXIES", Msg: "empty with INSTANT_PROXY_AUTH=true (want the addresses or CIDRs of the authenticating proxies, e.g. 10.0.0.5)"}
+	case !c.ProxyAuth && len(authProxies) > 0:
+		return &ConfigError{Var: "INSTANT_PROXY_AUTH_PROXIES", Msg: "set without INSTANT_PROXY_AUTH=true (set it to accept the proxies' user headers, or unset this list)"}
+	case c.ProxyAuth && c.ProxyUserHeader == "":
+		return &ConfigError{Var: "INSTANT_PROXY_USER_HEADER", Msg: "empty (want the header the proxy sets, e.g. X-Forwarded-User)"}
 	}
 	return nil
 }

@@ -93,7 +93,7 @@ func TestValidate(t *testing.T) {
 	base := func() tokensvc.Config {
 		c := tokensvc.DefaultConfig()
 		c.ChannelsFile = channels
-		c.CentrifugoHMACKey = "secret-centrifugo-key"
+		c.CentrifugoHMACKey = testenv.Secret(t)
 		c.Anonymous = true
 		return c
 	}
@@ -259,6 +259,40 @@ func TestDocsListEveryVariable(t *testing.T) {
 		row := fmt.Sprintf("| `%s` | %s |", f.Tag.Get("envconfig"), def)
 		if !strings.Contains(string(doc), row) {
 			t.Errorf("README.md lacks the row %s", row)
+		}
+	}
+}
+
+// TestHardening10CentrifugoHMACKeyMinLength (issue 12, point 10): the key
+// signing the Centrifugo tokens has at least 32 bytes, and the error says
+// which variable and how to make a good key, without quoting the key.
+func TestHardening10CentrifugoHMACKeyMinLength(t *testing.T) {
+	for _, tc := range []struct {
+		key     string
+		wantErr bool
+	}{
+		{"Q", true},
+		{"secret-centrifugo-key", true},
+		{strings.Repeat("k", 31), true},
+		{strings.Repeat("k", 32), false},
+		{testenv.Secret(t) + testenv.Secret(t), false},
+	} {
+		c := tokensvc.DefaultConfig()
+		c.ChannelsFile, c.CentrifugoHMACKey, c.Anonymous = writeChannels(t), tc.key, true
+		err := c.Validate()
+		if !tc.wantErr {
+			if err != nil {
+				t.Errorf("%d-byte key: %v, want valid", len(tc.key), err)
+			}
+			continue
+		}
+		var ce *tokensvc.ConfigError
+		if !errors.As(err, &ce) || ce.Var != "INSTANT_CENTRIFUGO_HMAC_KEY" {
+			t.Errorf("%d-byte key: got %v, want a ConfigError naming INSTANT_CENTRIFUGO_HMAC_KEY", len(tc.key), err)
+			continue
+		}
+		if !strings.Contains(ce.Msg, "openssl rand -hex 32") || strings.Contains(ce.Msg, tc.key) || strings.Contains(ce.Msg, "kkkk") {
+			t.Errorf("%d-byte key: message %q should say how to make a key and never quote it", len(tc.key), ce.Msg)
 		}
 	}
 }

@@ -29,11 +29,13 @@ const (
 	codeCSRF              = "csrf_failed"
 	codeOrigin            = "origin_not_allowed"
 	codeRateLimited       = "rate_limited"
+	codeLoginBusy         = "login_busy"
 	codeMethod            = "method_not_allowed"
 	codeNotFound          = "not_found"
 	codeInternal          = "internal_error"
 	codeNotReady          = "not_ready"
 	codeLoginDisabled     = "login_disabled"
+	codeAmbiguousUser     = "ambiguous_proxy_user"
 )
 
 func errf(status int, code, msg string) *apiError {

@@ -176,23 +176,30 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 	if bodyErr != nil {
 		return bodyErr
 	}
-	if ok, wait := s.perAddr.reserve(clientAddr(r, s.proxies, s.cfg.ProxyForwardedFor)); !ok {
+	addr := clientAddr(r, s.proxies, s.cfg.ProxyForwardedFor)
+	if ok, wait := s.perAddr.reserve(addrKey(addr)); !ok {
 		s.m.logins.WithLabelValues("rate_limited").Inc()
+		s.log.Warn("login rate limited", zap.String(logging.FieldAddr, addr))
 		return &apiError{Status: http.StatusTooManyRequests, Code: codeRateLimited, Message: "too many login attempts from this address; try again later", RetryAfter: wait}
 	}
 	if ok, wait := s.perUser.reserve(req.Username); !ok {
 		s.m.logins.WithLabelValues("rate_limited").Inc()
-		s.log.Warn("login rate limited", zap.String(logging.FieldUser, req.Username))
+		s.log.Warn("login rate limited", zap.String(logging.FieldUser, req.Username), zap.String(logging.FieldAddr, addr))
 		return &apiError{Status: http.StatusTooManyRequests, Code: codeRateLimited, Message: "too many login attempts for this user; try again later", RetryAfter: wait}
 	}
 	if req.Username == "" || req.Password == "" {
 		s.m.logins.WithLabelValues("invalid").Inc()
 		return errf(http.StatusBadRequest, codeBadRequest, "username and password are required")
 	}
-	u, err := uf.Authenticate(req.Username, req.Password)
+	u, err := s.authenticate(uf, req.Username, req.Password)
+	if errors.Is(err, errLoginBusy) {
+		s.m.logins.WithLabelValues("busy").Inc()
+		s.log.Warn("login refused: INSTANT_LOGIN_MAX_CONCURRENT password checks already running", zap.String(logging.FieldUser, req.Username), zap.String(logging.FieldAddr, addr))
+		return &apiError{Status: http.StatusTooManyRequests, Code: codeLoginBusy, Message: "too many logins in progress; try again in a moment", RetryAfter: time.Second}
+	}
 	if err != nil {
 		s.m.logins.WithLabelValues("invalid").Inc()
-		s.log.Info("login refused", zap.String(logging.FieldUser, req.Username), zap.String(logging.FieldReason, "invalid credentials"))
+		s.log.Info("login refused", zap.String(logging.FieldUser, req.Username), zap.String(logging.FieldAddr, addr), zap.String(logging.FieldReason, "invalid credentials"))
 		return errf(http.StatusUnauthorized, codeInvalidCredential, "invalid username or password")
 	}
 	ss, value := s.sessions.issue(u.Username, u.PasswordHash)
@@ -202,9 +209,25 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	s.setCookie(w, value, s.cfg.SessionTTL)
 	s.m.logins.WithLabelValues("ok").Inc()
-	s.log.Info("login", zap.String(logging.FieldUser, u.Username))
+	s.log.Info("login", zap.String(logging.FieldUser, u.Username), zap.String(logging.FieldAddr, addr))
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// errLoginBusy: INSTANT_LOGIN_MAX_CONCURRENT password checks are running.
+var errLoginBusy = errors.New("too many password checks running")
+
+// authenticate checks the password unless INSTANT_LOGIN_MAX_CONCURRENT
+// checks are running already (errLoginBusy): bcrypt work is bounded over
+// all clients, not only per address and user.
+func (s *Server) authenticate(uf *users.File, username, password string) (users.User, error) {
+	select {
+	case s.hashSlots <- struct{}{}:
+	default:
+		return users.User{}, errLoginBusy
+	}
+	defer func() { <-s.hashSlots }()
+	return s.checkPassword(uf, username, password)
 }
 
 // handleGetToken: GET|POST /instant/get_token/. The body is ignored.

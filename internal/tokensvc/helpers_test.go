@@ -74,6 +74,16 @@ func usersYAML(tb testing.TB) string {
 `, bcryptHash(tb, alicePW), bcryptHash(tb, bobPW))
 }
 
+// writeChannels writes the test channels file and returns its path.
+func writeChannels(tb testing.TB) string {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), "channels.yaml")
+	if err := os.WriteFile(p, []byte(channelsYAML), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
 // harness is a running token service, on a free port, with the real
 // Centrifugo when asked for.
 type harness struct {

@@ -37,8 +37,8 @@ func (id identity) sub() string {
 }
 
 // identify finds out who the caller is, in this order: an Authorization
-// header (upstream JWT), trusted proxy headers, the session cookie, then
-// anonymous when enabled. Credentials that are present but invalid are a
+// header (upstream JWT), an authenticating proxy's user header, the session
+// cookie, then anonymous when enabled. Credentials that are present but invalid are a
 // 401, never anonymous.
 func (s *Server) identify(w http.ResponseWriter, r *http.Request) (identity, *apiError) {
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -56,22 +56,9 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (identity, *ap
 		}
 		return identity{user: u, source: sourceJWT}, nil
 	}
-	if len(s.proxies) > 0 {
-		name := strings.TrimSpace(r.Header.Get(s.cfg.ProxyUserHeader))
-		if name != "" {
-			if !trusted(s.proxies, peerAddr(r)) {
-				s.log.Warn("proxy identity header from an untrusted address", zap.String("addr", r.RemoteAddr))
-				return s.authFail(sourceProxy, "untrusted_proxy", "identity headers are only accepted from a trusted proxy")
-			}
-			u := acl.User{ID: name, Username: name}
-			if s.cfg.ProxyGroupsHeader != "" {
-				for _, g := range strings.Split(strings.Join(r.Header.Values(s.cfg.ProxyGroupsHeader), ","), ",") {
-					if g = strings.TrimSpace(g); g != "" {
-						u.Groups = append(u.Groups, g)
-					}
-				}
-			}
-			return identity{user: u, source: sourceProxy}, nil
+	if len(s.authProxies) > 0 {
+		if id, aerr, ok := s.proxyIdentity(r); ok {
+			return id, aerr
 		}
 	}
 	if c, err := r.Cookie(s.cfg.SessionCookieName); err == nil && c.Value != "" {
@@ -91,6 +78,39 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (identity, *ap
 		return identity{user: acl.Anonymous(), source: sourceAnonymous}, nil
 	}
 	return identity{}, errf(http.StatusForbidden, codeNotAuthenticated, "not logged in")
+}
+
+// proxyIdentity reads the user an authenticating proxy names in its
+// header; ok is false when the request has no such header. The header must
+// come from one of INSTANT_PROXY_AUTH_PROXIES and hold exactly one name:
+// two header lines or a comma-separated list mean a proxy that appends to
+// what the client sent instead of replacing it, and are refused.
+func (s *Server) proxyIdentity(r *http.Request) (id identity, aerr *apiError, ok bool) {
+	values := r.Header.Values(s.cfg.ProxyUserHeader)
+	if len(values) == 0 || len(values) == 1 && strings.TrimSpace(values[0]) == "" {
+		return identity{}, nil, false
+	}
+	if !trusted(s.authProxies, peerAddr(r)) {
+		s.log.Warn("proxy identity header from an address not in INSTANT_PROXY_AUTH_PROXIES", zap.String(logging.FieldAddr, r.RemoteAddr))
+		id, aerr = s.authFail(sourceProxy, "untrusted_proxy", "identity headers are only accepted from an authenticating proxy (INSTANT_PROXY_AUTH_PROXIES)")
+		return id, aerr, true
+	}
+	name := strings.TrimSpace(values[0])
+	if len(values) > 1 || strings.Contains(name, ",") {
+		s.m.authFailures.WithLabelValues(sourceProxy, "ambiguous_user").Inc()
+		s.log.Warn("proxy identity header with more than one user; the proxy must replace the header, not append to it",
+			zap.String("header", s.cfg.ProxyUserHeader), zap.Int("lines", len(values)))
+		return identity{}, errf(http.StatusBadRequest, codeAmbiguousUser, "more than one "+s.cfg.ProxyUserHeader+" value"), true
+	}
+	u := acl.User{ID: name, Username: name}
+	if s.cfg.ProxyGroupsHeader != "" {
+		for _, g := range strings.Split(strings.Join(r.Header.Values(s.cfg.ProxyGroupsHeader), ","), ",") {
+			if g = strings.TrimSpace(g); g != "" {
+				u.Groups = append(u.Groups, g)
+			}
+		}
+	}
+	return identity{user: u, source: sourceProxy}, nil, true
 }
 
 func (s *Server) authFail(source, reason, msg string) (identity, *apiError) {

@@ -70,14 +70,15 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("INSTANT_CHANNELS_FILE", channels)
-	t.Setenv("INSTANT_CENTRIFUGO_HMAC_KEY", "k")
+	hmacKey := strings.Repeat("k", 32)
+	t.Setenv("INSTANT_CENTRIFUGO_HMAC_KEY", hmacKey)
 	t.Setenv("INSTANT_ANONYMOUS", "true")
 	got, err := LoadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := DefaultConfig()
-	want.ChannelsFile, want.CentrifugoHMACKey, want.Anonymous = channels, "k", true
+	want.ChannelsFile, want.CentrifugoHMACKey, want.Anonymous = channels, hmacKey, true
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("LoadConfig = %+v\nwant %+v", got, want)
 	}

@@ -19,22 +19,44 @@ import (
 // jwksCache holds the keys of a JWKS URL. It fetches them on first use, again
 // when they are older than refresh, and when a token names an unknown kid
 // (at most every minRefetch). A failed fetch keeps the keys it had.
+//
+// The lock is never held during a fetch: a token signed with a known key is
+// verified at once, even while the identity provider is slow or down (a due
+// refresh runs in the background). At most one fetch runs at a time; callers
+// that need it (no keys yet, an unknown kid) wait for that one.
 type jwksCache struct {
 	url     string
 	refresh time.Duration
 	client  *http.Client
 	now     func() time.Time
 
+	ctx    context.Context // bounds the fetches; cancelled by close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the fetch goroutine
+
 	mu        sync.Mutex
 	keys      map[string]any // kid → *rsa.PublicKey or *ecdsa.PublicKey
 	fetched   time.Time      // last successful fetch
 	attempted time.Time      // last attempt
+	inflight  chan struct{}  // closed when the running fetch ends; nil when none runs
+	lastErr   error          // of the last fetch
 }
 
 const minRefetch = 10 * time.Second
 
 func newJWKSCache(url string, refresh time.Duration) *jwksCache {
-	return &jwksCache{url: url, refresh: refresh, client: &http.Client{Timeout: 5 * time.Second}, now: time.Now}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &jwksCache{
+		url: url, refresh: refresh, now: time.Now,
+		client: &http.Client{Timeout: 5 * time.Second},
+		ctx:    ctx, cancel: cancel,
+	}
+}
+
+// close stops a running fetch and waits for it.
+func (c *jwksCache) close() {
+	c.cancel()
+	c.wg.Wait()
 }
 
 // ready reports whether keys were fetched at least once.
@@ -45,23 +67,33 @@ func (c *jwksCache) ready() bool {
 }
 
 // key returns the key with kid ("" is accepted when the set has one key).
+// A known key is returned at once; an unknown kid waits for a fetch, the
+// running one or a new one if none ran in the last minRefetch.
 func (c *jwksCache) key(kid string) (any, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.now()
-	_, known := c.lookup(kid)
-	need := c.keys == nil || now.Sub(c.fetched) > c.refresh || !known
-	if need && (c.attempted.IsZero() || now.Sub(c.attempted) >= minRefetch) {
-		c.attempted = now
-		if err := c.fetchLocked(context.Background()); err != nil && c.keys == nil {
-			return nil, err
+	k, known := c.lookup(kid)
+	if known {
+		if c.now().Sub(c.fetched) > c.refresh {
+			c.startLocked() // in the background; this token does not wait
 		}
+		c.mu.Unlock()
+		return k, nil
 	}
-	k, ok := c.lookup(kid)
-	if !ok {
+	done := c.startLocked()
+	c.mu.Unlock()
+	if done == nil {
 		return nil, fmt.Errorf("no key with kid %q in the JWKS", kid)
 	}
-	return k, nil
+	<-done // bounded by the client's timeout
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k, known = c.lookup(kid); known {
+		return k, nil
+	}
+	if c.keys == nil && c.lastErr != nil {
+		return nil, c.lastErr
+	}
+	return nil, fmt.Errorf("no key with kid %q in the JWKS", kid)
 }
 
 func (c *jwksCache) lookup(kid string) (any, bool) {
@@ -74,49 +106,101 @@ func (c *jwksCache) lookup(kid string) (any, bool) {
 	return k, ok
 }
 
+// startLocked starts a fetch unless one runs already or one was attempted
+// in the last minRefetch. It returns a channel closed when the running
+// fetch ends, nil when none runs. c.mu is held.
+func (c *jwksCache) startLocked() <-chan struct{} {
+	if c.inflight != nil {
+		return c.inflight
+	}
+	now := c.now()
+	if !c.attempted.IsZero() && now.Sub(c.attempted) < minRefetch {
+		return nil
+	}
+	c.attempted = now
+	done := make(chan struct{})
+	c.inflight = done
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		keys, err := c.get(c.ctx)
+		c.mu.Lock()
+		if err == nil {
+			c.keys, c.fetched = keys, c.now()
+		}
+		c.lastErr, c.inflight = err, nil
+		c.mu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
 // tryFetch fetches the keys when there are none yet and no attempt was
-// made in the last minRefetch; it reports whether keys are there.
+// made in the last minRefetch, waiting for the fetch at most until ctx is
+// done; it reports whether keys are there.
 func (c *jwksCache) tryFetch(ctx context.Context) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.keys == nil && (c.attempted.IsZero() || c.now().Sub(c.attempted) >= minRefetch) {
-		c.attempted = c.now()
-		_ = c.fetchLocked(ctx) // the caller reports not ready
+	var done <-chan struct{}
+	if c.keys == nil {
+		done = c.startLocked()
 	}
-	return c.keys != nil
+	c.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
+	return c.ready()
 }
 
-// fetch loads the key set now.
+// fetch loads the key set now (or waits for the fetch that runs), at most
+// until ctx is done.
 func (c *jwksCache) fetch(ctx context.Context) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.attempted = c.now()
-	return c.fetchLocked(ctx)
+	done := c.startLocked()
+	c.mu.Unlock()
+	if done == nil { // attempted within minRefetch
+		return c.err()
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("fetch jwks %s: %w", c.url, ctx.Err())
+	}
+	return c.err()
 }
 
-func (c *jwksCache) fetchLocked(ctx context.Context) error {
+// err is the error of the last fetch.
+func (c *jwksCache) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
+}
+
+// get fetches and parses the key set, without the lock.
+func (c *jwksCache) get(ctx context.Context) (map[string]any, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
 	if err != nil {
-		return fmt.Errorf("jwks %s: %w", c.url, err)
+		return nil, fmt.Errorf("jwks %s: %w", c.url, err)
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("fetch jwks %s: %w", c.url, err)
+		return nil, fmt.Errorf("fetch jwks %s: %w", c.url, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetch jwks %s: status %d", c.url, resp.StatusCode)
+		return nil, fmt.Errorf("fetch jwks %s: status %d", c.url, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return fmt.Errorf("fetch jwks %s: %w", c.url, err)
+		return nil, fmt.Errorf("fetch jwks %s: %w", c.url, err)
 	}
 	keys, err := parseJWKS(body)
 	if err != nil {
-		return fmt.Errorf("jwks %s: %w", c.url, err)
+		return nil, fmt.Errorf("jwks %s: %w", c.url, err)
 	}
-	c.keys, c.fetched = keys, c.now()
-	return nil
+	return keys, nil
 }
 
 type jwk struct {

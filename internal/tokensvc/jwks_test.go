@@ -68,6 +68,7 @@ func TestJWKSCache(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	c := newJWKSCache(srv.URL, time.Minute)
 	c.now = func() time.Time { return now }
+	t.Cleanup(c.close)
 
 	if k, err := c.key("k1"); err != nil || k.(*rsa.PublicKey).N.Cmp(k1.N) != 0 {
 		t.Fatalf("key k1: %v %v", k, err)
@@ -99,6 +100,10 @@ func TestJWKSCache(t *testing.T) {
 	if _, err := c.key("k1"); err != nil {
 		t.Errorf("key k1 while the JWKS is down: %v", err)
 	}
+	c.settle()
+	if _, err := c.key("k1"); err != nil {
+		t.Errorf("key k1 after a failed refresh: %v", err)
+	}
 	before := js.fetches.Load()
 	if before < 3 {
 		t.Errorf("no fetch after the refresh interval (fetches %d)", before)
@@ -112,6 +117,7 @@ func TestJWKSNotReady(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	c := newJWKSCache(srv.URL, time.Minute)
 	c.now = func() time.Time { return now }
+	t.Cleanup(c.close)
 	if c.tryFetch(t.Context()) {
 		t.Fatal("ready with the JWKS down")
 	}
@@ -126,6 +132,139 @@ func TestJWKSNotReady(t *testing.T) {
 	now = now.Add(minRefetch)
 	if !c.tryFetch(t.Context()) {
 		t.Error("not ready after the JWKS came back")
+	}
+}
+
+// settle waits for the running fetch, if any.
+func (c *jwksCache) settle() {
+	c.mu.Lock()
+	done := c.inflight
+	c.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// hangingJWKS serves a JWK set until hang is called; from then on each
+// request reports on started and waits until release is closed (or the
+// client gives up), then fails with 500.
+type hangingJWKS struct {
+	jwksServer
+	hanging  atomic.Bool
+	started  chan struct{}
+	release  chan struct{}
+	inFlight atomic.Int32
+	maxIn    atomic.Int32
+}
+
+func (h *hangingJWKS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.hanging.Load() {
+		h.jwksServer.ServeHTTP(w, r)
+		return
+	}
+	h.fetches.Add(1)
+	n := h.inFlight.Add(1)
+	defer h.inFlight.Add(-1)
+	for m := h.maxIn.Load(); n > m && !h.maxIn.CompareAndSwap(m, n); m = h.maxIn.Load() {
+	}
+	h.started <- struct{}{}
+	select {
+	case <-h.release:
+	case <-r.Context().Done():
+	}
+	http.Error(w, "down", http.StatusInternalServerError)
+}
+
+// TestHardening8JWKSRefetchDoesNotBlockKnownKeys (issue 12, point 8): while
+// the identity provider hangs, tokens with known keys are verified at once,
+// even when the set is due for a refresh and while unknown kids wait for a
+// refetch; only one refetch runs at a time; a failed refetch keeps the keys.
+func TestHardening8JWKSRefetchDoesNotBlockKnownKeys(t *testing.T) {
+	k1, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := &hangingJWKS{started: make(chan struct{}, 16), release: make(chan struct{})}
+	js.set(t, map[string]*rsa.PublicKey{"k1": &k1.PublicKey})
+	srv := httptest.NewServer(js)
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(js.release)
+		}
+		srv.Close()
+	})
+
+	var mu sync.Mutex
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	c := newJWKSCache(srv.URL, time.Minute)
+	c.now = clock
+	c.client = &http.Client{} // no timeout: a hang lasts until released
+	t.Cleanup(c.close)
+	if err := c.fetch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// The identity provider hangs; the keys are due for a refresh.
+	before := js.fetches.Load()
+	js.hanging.Store(true)
+	advance(2 * time.Minute)
+
+	// keyNow asks for kid and fails the test if the answer waits for the
+	// hanging fetch (which only ends when the test releases it).
+	keyNow := func(kid string) error {
+		t.Helper()
+		got := make(chan error, 1)
+		go func() { _, err := c.key(kid); got <- err }()
+		select {
+		case err := <-got:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("key(%q) waits for the hanging JWKS fetch", kid)
+			return nil
+		}
+	}
+	if err := keyNow("k1"); err != nil { // starts the refresh in the background
+		t.Fatalf("known key while a refresh is due: %v", err)
+	}
+	<-js.started // the refresh is now hanging
+
+	// Unknown kids wait for the one running fetch; known keys do not.
+	unknown := make(chan error, 5)
+	for range 5 {
+		go func() { _, err := c.key("rotated"); unknown <- err }()
+	}
+	advance(minRefetch) // a new fetch would be allowed, but one runs
+	for range 20 {
+		if err := keyNow("k1"); err != nil {
+			t.Fatalf("known key during a hanging fetch: %v", err)
+		}
+	}
+	select {
+	case err := <-unknown:
+		t.Fatalf("an unknown kid did not wait for the running fetch: %v", err)
+	default:
+	}
+	if n := js.fetches.Load() - before; n != 1 {
+		t.Errorf("%d fetches started while one hangs, want 1", n)
+	}
+
+	// The fetch fails: the waiting callers are refused, the keys are kept.
+	close(js.release)
+	released = true
+	for range 5 {
+		if err := <-unknown; err == nil {
+			t.Error("unknown kid accepted after a failed fetch")
+		}
+	}
+	c.settle()
+	if err := keyNow("k1"); err != nil {
+		t.Errorf("known key after a failed refetch: %v", err)
+	}
+	if m := js.maxIn.Load(); m != 1 {
+		t.Errorf("%d fetches ran at once, want at most 1", m)
 	}
 }
 

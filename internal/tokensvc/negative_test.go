@@ -3,7 +3,9 @@ package tokensvc_test
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -216,10 +218,13 @@ func TestUpstreamJWTRefused(t *testing.T) {
 	}
 }
 
-// TestProxyHeadersRefused: identity headers from an address that is not a
-// trusted proxy are refused (401), and ignored when no proxy is configured.
+// TestProxyHeadersRefused: identity headers from an address that is not an
+// authenticating proxy are refused (401), and ignored when proxy identity is
+// off.
 func TestProxyHeadersRefused(t *testing.T) {
-	h := start(t, nil, func(c *tokensvc.Config) { c.TrustedProxies = []string{"10.0.0.0/8"}; c.Anonymous = true })
+	h := start(t, nil, func(c *tokensvc.Config) {
+		c.ProxyAuth, c.ProxyAuthProxies, c.Anonymous = true, []string{"10.0.0.0/8"}, true
+	})
 	r := h.client().do("POST", "/instant/get_token/", nil, "X-Forwarded-User", "bob", "X-Forwarded-Groups", "group1")
 	if r.status != http.StatusUnauthorized {
 		t.Errorf("spoofed headers from 127.0.0.1: got %s, want 401", r)
@@ -228,7 +233,7 @@ func TestProxyHeadersRefused(t *testing.T) {
 	c := h.client()
 	tr := c.tokens(c.do("POST", "/instant/get_token/", nil, "X-Forwarded-User", "bob"))
 	if got := names(tr.Channels); len(got) != 1 || got[0] != "public" {
-		t.Errorf("headers with no trusted proxy configured: channels %v, want only public (anonymous)", got)
+		t.Errorf("headers with proxy identity off: channels %v, want only public (anonymous)", got)
 	}
 	if sub, _ := h.claims(t, tr.WSToken)["sub"].(string); sub != "" {
 		t.Errorf("sub %q, want anonymous", sub)
@@ -389,5 +394,95 @@ func TestSubscribeRefused(t *testing.T) {
 	}
 	if r := h.client().do("POST", "/instant/subscribe/", map[string]any{"channel": "public"}); r.status != http.StatusForbidden || r.errorCode() != "not_authenticated" {
 		t.Errorf("not logged in, no anonymous: %s, want 403 not_authenticated", r)
+	}
+}
+
+// TestHardening9ProxyIdentityHasItsOwnSwitch (issue 12, point 9):
+// INSTANT_TRUSTED_PROXIES only chooses whose X-Forwarded-For names the
+// client; the user header is only read with INSTANT_PROXY_AUTH=true, and
+// only from INSTANT_PROXY_AUTH_PROXIES.
+func TestHardening9ProxyIdentityHasItsOwnSwitch(t *testing.T) {
+	headers := []string{"X-Forwarded-User", "bob", "X-Forwarded-Groups", "group1", "X-Forwarded-For", "203.0.113.9"}
+	for _, tc := range []struct {
+		name       string
+		mod        func(*tokensvc.Config)
+		wantStatus int
+		wantSub    string
+	}{
+		{"trusted proxies alone: headers ignored", func(c *tokensvc.Config) {
+			c.TrustedProxies = []string{"127.0.0.0/8"}
+		}, http.StatusOK, ""},
+		{"proxy auth from another list: refused", func(c *tokensvc.Config) {
+			c.TrustedProxies = []string{"127.0.0.0/8"}
+			c.ProxyAuth, c.ProxyAuthProxies = true, []string{"10.0.0.0/8"}
+		}, http.StatusUnauthorized, ""},
+		{"proxy auth from its list: accepted", func(c *tokensvc.Config) {
+			c.ProxyAuth, c.ProxyAuthProxies = true, []string{"127.0.0.0/8"}
+		}, http.StatusOK, "bob"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := start(t, nil, func(c *tokensvc.Config) { c.Anonymous = true; tc.mod(c) })
+			r := h.client().do("POST", "/instant/get_token/", nil, headers...)
+			if r.status != tc.wantStatus {
+				t.Fatalf("got %s, want %d", r, tc.wantStatus)
+			}
+			if r.status != http.StatusOK {
+				return
+			}
+			tr := h.client().tokens(r)
+			if sub, _ := h.claims(t, tr.WSToken)["sub"].(string); sub != tc.wantSub {
+				t.Errorf("sub %q, want %q", sub, tc.wantSub)
+			}
+		})
+	}
+	// The settings are checked: a list without the switch, the switch
+	// without a list.
+	for _, mod := range []func(*tokensvc.Config){
+		func(c *tokensvc.Config) { c.ProxyAuthProxies = []string{"10.0.0.5"} },
+		func(c *tokensvc.Config) { c.ProxyAuth = true },
+	} {
+		c := tokensvc.DefaultConfig()
+		c.ChannelsFile, c.CentrifugoHMACKey, c.Anonymous = writeChannels(t), strings.Repeat("k", 32), true
+		mod(&c)
+		var ce *tokensvc.ConfigError
+		if err := c.Validate(); !errors.As(err, &ce) || ce.Var != "INSTANT_PROXY_AUTH_PROXIES" {
+			t.Errorf("Validate = %v, want an error naming INSTANT_PROXY_AUTH_PROXIES", err)
+		}
+	}
+}
+
+// TestHardening9MultipleProxyUsersRefused (issue 12, point 9): a request
+// whose user header has more than one value, on two lines or as a list, is
+// refused with 400 ambiguous_proxy_user, whoever sent it.
+func TestHardening9MultipleProxyUsersRefused(t *testing.T) {
+	h := start(t, nil, func(c *tokensvc.Config) { c.ProxyAuth, c.ProxyAuthProxies = true, []string{"127.0.0.0/8"} })
+	for _, tc := range []struct {
+		name   string
+		values []string
+	}{
+		{"two lines", []string{"admin", "bob"}},
+		{"a list", []string{"admin, bob"}},
+		{"a list without spaces", []string{"admin,bob"}},
+		{"an empty line and a name", []string{"", "bob"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest("POST", h.base+"/instant/get_token/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range tc.values {
+				req.Header.Add("X-Forwarded-User", v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			r := response{status: resp.StatusCode, header: resp.Header, body: b}
+			if r.status != http.StatusBadRequest || r.errorCode() != "ambiguous_proxy_user" {
+				t.Errorf("got %s, want 400 ambiguous_proxy_user", r)
+			}
+		})
 	}
 }

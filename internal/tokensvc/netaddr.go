@@ -69,3 +69,18 @@ func clientAddr(r *http.Request, prefixes []netip.Prefix, forwardedFor string) s
 	}
 	return a.String()
 }
+
+// addrKey is the rate-limit key of a client address: the address itself for
+// IPv4, its /64 for IPv6 (one subscriber, or one host, usually has a whole
+// /64 and could otherwise take a new address per attempt).
+func addrKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
+}

@@ -17,11 +17,11 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/instant-go/instant/internal/channelsfile"
 	"github.com/instant-go/instant/internal/hotfile"
 	"github.com/instant-go/instant/internal/logging"
 	"github.com/instant-go/instant/internal/tokens"
 	"github.com/instant-go/instant/internal/users"
-	"github.com/instant-go/instant/pkg/acl"
 )
 
 // Service is a running token service: the HTTP server and the watchers of
@@ -45,7 +45,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Service, error) {
 	}
 	base := log
 	log = log.With(zap.String(logging.FieldComponent, "tokensvc"))
-	channels, err := hotfile.Load(cfg.ChannelsFile, acl.Parse, log)
+	channels, err := hotfile.Load(cfg.ChannelsFile, channelsfile.Parse, log)
 	if err != nil {
 		return nil, fmt.Errorf("INSTANT_CHANNELS_FILE: %w", err)
 	}
@@ -109,7 +109,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Service, error) {
 	log.Info("token service listening", zap.String("addr", s.Addr()),
 		zap.Int("channels", channels.Current().Len()), zap.Bool("anonymous", cfg.Anonymous),
 		zap.Bool("users_file", cfg.UsersFile != ""), zap.Bool("upstream_jwt", server.jwt != nil),
-		zap.Bool("proxy_headers", len(server.proxies) > 0))
+		zap.Bool("proxy_auth", len(server.authProxies) > 0))
 	return s, nil
 }
 
@@ -131,9 +131,6 @@ func newSigner(cfg Config) (*tokens.Signer, error) {
 // Addr is the address the service listens on.
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
-// Server is the service's HTTP handler.
-func (s *Service) Server() *Server { return s.server }
-
 // done yields the HTTP server's exit error.
 func (s *Service) done() <-chan error { return s.errc }
 
@@ -145,6 +142,7 @@ func (s *Service) Close() error {
 	err := s.http.Shutdown(ctx)
 	s.cancel()
 	s.wg.Wait()
+	s.server.close()
 	return err
 }
 

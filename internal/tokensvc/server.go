@@ -33,18 +33,23 @@ var _ http.Handler = (*Server)(nil)
 
 // Server is the token service's HTTP handler.
 type Server struct {
-	cfg      Config
-	log      *zap.Logger
-	deps     Deps
-	sessions *sessions
-	jwt      *jwtVerifier
-	proxies  []netip.Prefix
-	origins  []string
-	perUser  *keyedLimiter
-	perAddr  *keyedLimiter
-	m        *metrics
-	sameSite http.SameSite
-	handler  http.Handler
+	cfg         Config
+	log         *zap.Logger
+	deps        Deps
+	sessions    *sessions
+	jwt         *jwtVerifier
+	proxies     []netip.Prefix // INSTANT_TRUSTED_PROXIES: whose forwarded-for header names the client
+	authProxies []netip.Prefix // INSTANT_PROXY_AUTH_PROXIES: whose user header names the user; nil unless INSTANT_PROXY_AUTH
+	origins     []string
+	perUser     *keyedLimiter
+	perAddr     *keyedLimiter
+	// hashSlots bounds the password checks running at once.
+	hashSlots chan struct{}
+	// checkPassword is (*users.File).Authenticate; tests hold it.
+	checkPassword func(f *users.File, username, password string) (users.User, error)
+	m             *metrics
+	sameSite      http.SameSite
+	handler       http.Handler
 }
 
 // NewServer builds the server. cfg must be valid (Config.Validate).
@@ -67,10 +72,18 @@ func NewServer(cfg Config, log *zap.Logger, deps Deps) (*Server, error) {
 		perUser:  newKeyedLimiter(cfg.LoginRatePerUser),
 		perAddr:  newKeyedLimiter(cfg.LoginRatePerAddr),
 		m:        newMetrics(),
+
+		hashSlots:     make(chan struct{}, max(cfg.LoginConcurrent, 1)),
+		checkPassword: (*users.File).Authenticate,
 	}
 	var err error
 	if s.proxies, err = parsePrefixes(cfg.TrustedProxies); err != nil {
 		return nil, &ConfigError{Var: "INSTANT_TRUSTED_PROXIES", Msg: err.Error()}
+	}
+	if cfg.ProxyAuth {
+		if s.authProxies, err = parsePrefixes(cfg.ProxyAuthProxies); err != nil {
+			return nil, &ConfigError{Var: "INSTANT_PROXY_AUTH_PROXIES", Msg: err.Error()}
+		}
 	}
 	for _, o := range cfg.AllowedOrigins {
 		n, err := parseOrigin(o)
@@ -96,6 +109,13 @@ func NewServer(cfg Config, log *zap.Logger, deps Deps) (*Server, error) {
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// close stops the server's background work (a JWKS fetch).
+func (s *Server) close() {
+	if s.jwt != nil && s.jwt.jwks != nil {
+		s.jwt.jwks.close()
+	}
+}
 
 // Ready reports why the server cannot answer yet, nil when it can.
 func (s *Server) Ready() error {

@@ -181,7 +181,7 @@ func TestUpstreamJWTSource(t *testing.T) {
 // TestProxySource: an auth proxy at a trusted address names the user and
 // groups in headers.
 func TestProxySource(t *testing.T) {
-	h := start(t, withCentrifugo(t), func(c *tokensvc.Config) { c.TrustedProxies = []string{"127.0.0.0/8"} })
+	h := start(t, withCentrifugo(t), func(c *tokensvc.Config) { c.ProxyAuth, c.ProxyAuthProxies = true, []string{"127.0.0.0/8"} })
 	c := h.client()
 	tr := c.tokens(c.do("POST", "/instant/get_token/", map[string]any{}, "X-Forwarded-User", "carol", "X-Forwarded-Groups", "group2, other"))
 	h.checkOnCentrifugo(t, tr, "carol", []string{"$group2", "$users", "public"}, []string{"$group1", "$staff"})

@@ -29,11 +29,10 @@ type FileError = yamlfile.Error
 // Errors are *FileError.
 func Parse(name string, data []byte) (*File, error) {
 	format := &yamlfile.Format{
-		Key:         "users",
-		Fields:      []string{"username", "password_hash", "id", "groups", "staff", "superuser"},
-		Label:       "username",
-		Needs:       "username and password_hash",
-		JSONViaYAML: true, // JSON is read with the YAML parser too, for line numbers
+		Key:    "users",
+		Fields: []string{"username", "password_hash", "id", "groups", "staff", "superuser"},
+		Label:  "username",
+		Needs:  "username and password_hash",
 	}
 	list, lines, err := yamlfile.Decode(format, name, data, decodeEntry)
 	if err == nil {

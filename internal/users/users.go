@@ -3,6 +3,7 @@
 package users
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,12 +36,24 @@ func (u User) ACL() acl.User {
 
 // File is a parsed users file. It is immutable and safe for concurrent use;
 // a nil *File has no users.
+//
+// Authenticate does the work of one comparison with the file's costliest
+// hash for every attempt, whoever the user: an unknown user is compared
+// with that hash, and a user whose hash is cheaper (cost c < the costliest
+// m) is compared with their hash and then with padding hashes of costs c,
+// c+1, ..., m-1, which adds up to the same 2^m rounds. So the answer's
+// timing tells neither whether a user exists nor how strong their hash is.
 type File struct {
 	byName map[string]User
-	// dummy is compared against when the user is unknown, so that an
-	// unknown user takes as long to refuse as a wrong password: the
-	// costliest hash of the file (the result is ignored).
-	dummy []byte
+	// dummy is compared against when the user is unknown: the costliest
+	// hash of the file (the result is ignored).
+	dummy   []byte
+	maxCost int
+	// pad holds, for each cost from the cheapest hash's to maxCost-1, a hash
+	// of a random password at that cost (the results are ignored).
+	pad map[int][]byte
+	// compare is bcrypt.CompareHashAndPassword; tests count the work.
+	compare func(hash, password []byte) error
 }
 
 // Errors of Authenticate.
@@ -85,19 +98,31 @@ func (f *File) Len() int {
 }
 
 // Authenticate checks username and password. It returns
-// ErrInvalidCredentials for an unknown user or a wrong password, spending
-// about the same time in both cases.
+// ErrInvalidCredentials for an unknown user or a wrong password. Every
+// call does the work of one comparison with the costliest hash of the file
+// (see File).
 func (f *File) Authenticate(username, password string) (User, error) {
+	compare := bcrypt.CompareHashAndPassword
+	if f != nil && f.compare != nil {
+		compare = f.compare
+	}
+	pw := []byte(password)
 	u, ok := f.Lookup(username)
-	hash := []byte(u.PasswordHash)
 	if !ok {
-		hash = []byte(fallbackDummyHash)
+		hash := []byte(fallbackDummyHash)
 		if f != nil && f.dummy != nil {
 			hash = f.dummy
 		}
+		_ = compare(hash, pw)
+		return User{}, ErrInvalidCredentials
 	}
-	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
-	if !ok || err != nil {
+	err := compare([]byte(u.PasswordHash), pw)
+	if cost, cerr := bcrypt.Cost([]byte(u.PasswordHash)); cerr == nil {
+		for c := cost; c < f.maxCost; c++ {
+			_ = compare(f.pad[c], pw)
+		}
+	}
+	if err != nil {
 		return User{}, ErrInvalidCredentials
 	}
 	return u, nil
@@ -130,7 +155,7 @@ func build(list []User, line func(entry int, field string) int) (*File, *FileErr
 		return &FileError{Line: line(i, field), Entry: i, Label: list[i].Username, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
 	f := &File{byName: make(map[string]User, len(list))}
-	maxCost := 0
+	minCost := 0
 	firstName := map[string]int{}
 	firstID := map[string]int{}
 	for i, u := range list {
@@ -148,8 +173,11 @@ func build(list []User, line func(entry int, field string) int) (*File, *FileErr
 		if err != nil {
 			return nil, fail(i, "password_hash", "not a bcrypt hash (make one with: tokensvc hash-password)")
 		}
-		if f.dummy == nil || cost > maxCost {
-			f.dummy, maxCost = []byte(u.PasswordHash), cost
+		if f.dummy == nil || cost > f.maxCost {
+			f.dummy, f.maxCost = []byte(u.PasswordHash), cost
+		}
+		if minCost == 0 || cost < minCost {
+			minCost = cost
 		}
 		if u.ID == "" {
 			u.ID = u.Username
@@ -166,5 +194,27 @@ func build(list []User, line func(entry int, field string) int) (*File, *FileErr
 		u.Groups = slices.Clone(u.Groups)
 		f.byName[u.Username] = u
 	}
+	if err := f.makePadding(minCost); err != nil {
+		return nil, &FileError{Entry: -1, Msg: err.Error()}
+	}
 	return f, nil
+}
+
+// makePadding makes the padding hashes for the costs from minCost to
+// f.maxCost-1: about the work of one login at the costliest hash, once per
+// load, and none when all hashes have the same cost.
+func (f *File) makePadding(minCost int) error {
+	for c := minCost; c > 0 && c < f.maxCost; c++ {
+		pw := make([]byte, 16)
+		_, _ = rand.Read(pw)
+		h, err := bcrypt.GenerateFromPassword(pw, c)
+		if err != nil {
+			return fmt.Errorf("bcrypt padding hash of cost %d: %w", c, err)
+		}
+		if f.pad == nil {
+			f.pad = map[int][]byte{}
+		}
+		f.pad[c] = h
+	}
+	return nil
 }

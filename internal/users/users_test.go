@@ -32,7 +32,11 @@ func TestParse(t *testing.T) {
 		"    superuser: true\n"
 	jsonDoc := `{"users":[{"username":"alice","password_hash":"` + h + `","groups":["group1","group2"],"id":"42"},` +
 		`{"username":"bob","password_hash":"` + h + `","staff":true,"superuser":true}]}`
-	for _, tc := range []struct{ name, data string }{{"users.yaml", yamlDoc}, {"users.json", jsonDoc}} {
+	for _, tc := range []struct{ name, data string }{
+		{"users.yaml", yamlDoc},
+		{"users.json", jsonDoc},
+		{"bom.json", "\ufeff" + jsonDoc}, // read like the channels file: a byte order mark is dropped
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := users.Parse(tc.name, []byte(tc.data))
 			if err != nil {
@@ -73,6 +77,8 @@ func TestParseErrors(t *testing.T) {
 		{"null users", "u.yaml", "users:\n", "u.yaml:1: users: no value"},
 		{"bad yaml", "u.yaml", "users: [\n", "u.yaml"},
 		{"bad json", "u.json", "{\"users\": [\n\n", "u.json:3: invalid JSON"},
+		{"json trailing data", "u.json", "{\"users\": []}\n{}", "u.json:2: invalid JSON: unexpected data after the top-level value"},
+		{"bad yaml message", "u.yaml", "users:\n\t- x\n", "u.yaml:2: invalid YAML: "},
 		{"missing hash", "u.yaml", "users:\n  - username: alice\n", "u.yaml:2: entry 0 (alice): password_hash: missing"},
 		{"not bcrypt", "u.yaml", "users:\n  - username: alice\n    password_hash: plain\n", "u.yaml:3: entry 0 (alice): password_hash: not a bcrypt hash"},
 		{"bad staff", "u.yaml", "users:\n  - username: bob\n    password_hash: '" + h + "'\n    staff: \"yes\"\n", `u.yaml:4: entry 0 (bob): staff: want true or false, got string "yes"`},

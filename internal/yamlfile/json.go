@@ -12,21 +12,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// checkJSON returns an error if data is not valid JSON (for
-// Format.JSONViaYAML).
-func checkJSON(data []byte) *Error {
-	if json.Valid(data) {
-		return nil
-	}
-	var v any
-	err := json.Unmarshal(data, &v)
-	line := 0
-	if se, ok := err.(*json.SyntaxError); ok {
-		line = 1 + bytes.Count(data[:min(int(se.Offset), len(data))], []byte("\n"))
-	}
-	return &Error{Line: line, Entry: -1, Msg: fmt.Sprintf("invalid JSON: %v", err), Err: err}
-}
-
 // jsonRoot parses data as JSON into the same node tree as YAML, with lines.
 func jsonRoot(data []byte) (*yaml.Node, *Error) {
 	dec := json.NewDecoder(bytes.NewReader(data))

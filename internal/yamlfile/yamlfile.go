@@ -69,13 +69,6 @@ type Format struct {
 	// misspelt one, say that a number can be quoted to make it a string, and
 	// say "want string keys" for a top-level key that is not a string.
 	Hints bool
-
-	// JSONViaYAML reads .json files with the YAML parser, once
-	// encoding/json has found them valid; syntax errors then say
-	// "invalid syntax". Without it, .json files are read with a JSON
-	// decoder, YAML syntax errors say "invalid YAML" and a UTF-8 byte order
-	// mark is dropped first.
-	JSONViaYAML bool
 }
 
 // Lines says where each entry of the list, and each of its fields, is.
@@ -97,7 +90,9 @@ func (l Lines) At(entry int, field string) int {
 }
 
 // Decode reads data, the contents of the file called name, whose extension
-// chooses the syntax (.yaml or .yml: YAML, .json: JSON). It checks the top
+// chooses the syntax (.yaml or .yml: YAML, .json: JSON, read with a JSON
+// decoder into the same node tree, with lines; a UTF-8 byte order mark is
+// dropped first). It checks the top
 // level and that each entry is a mapping, then calls decode for each entry,
 // in order, to fill the entry's T (usually with [Entry.Fields]). It returns
 // the entries and their lines, or the first error, with File set to name.
@@ -125,15 +120,7 @@ func (f *Format) root(name string, data []byte) (*yaml.Node, *Error) {
 	default:
 		return nil, topError(0, "unsupported %s file format %q (want .yaml, .yml or .json)", f.Key, ext)
 	}
-	if f.JSONViaYAML {
-		if ext == ".json" {
-			if err := checkJSON(data); err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
-	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	empty := topError(0, "file is empty (want a %s key)", f.Key)
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, empty
@@ -142,13 +129,10 @@ func (f *Format) root(name string, data []byte) (*yaml.Node, *Error) {
 		root *yaml.Node
 		err  *Error
 	)
-	switch {
-	case f.JSONViaYAML:
-		root, err = yamlRoot(data, "invalid syntax: ")
-	case ext == ".json":
+	if ext == ".json" {
 		root, err = jsonRoot(data)
-	default:
-		root, err = yamlRoot(data, "invalid YAML: ")
+	} else {
+		root, err = yamlRoot(data)
 	}
 	if err == nil && root == nil {
 		err = empty
@@ -161,8 +145,8 @@ func topError(line int, format string, args ...any) *Error {
 }
 
 // yamlRoot parses data as YAML and returns its top-level node, nil if the
-// document is empty. Syntax errors start with prefix.
-func yamlRoot(data []byte, prefix string) (*yaml.Node, *Error) {
+// document is empty.
+func yamlRoot(data []byte) (*yaml.Node, *Error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
@@ -174,7 +158,7 @@ func yamlRoot(data []byte, prefix string) (*yaml.Node, *Error) {
 				}
 			}
 		}
-		return nil, &Error{Line: line, Entry: -1, Msg: prefix + msg, Err: err}
+		return nil, &Error{Line: line, Entry: -1, Msg: "invalid YAML: " + msg, Err: err}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, nil

@@ -19,14 +19,13 @@ type thing struct {
 	Tags []string
 }
 
-func format(hints, jsonViaYAML bool) *yamlfile.Format {
+func format(hints bool) *yamlfile.Format {
 	return &yamlfile.Format{
-		Key:         "things",
-		Fields:      []string{"name", "size", "on", "tags"},
-		Label:       "name",
-		Needs:       "name and size",
-		Hints:       hints,
-		JSONViaYAML: jsonViaYAML,
+		Key:    "things",
+		Fields: []string{"name", "size", "on", "tags"},
+		Label:  "name",
+		Needs:  "name and size",
+		Hints:  hints,
 	}
 }
 
@@ -78,18 +77,16 @@ func TestDecode(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, file, data string
-		jsonViaYAML      bool
 		nameLine         int // want Lines.At(1, "name")
 	}{
-		{"yaml", "t.yaml", thingsYAML, false, 8},
-		{"yml upper case", "T.YML", thingsYAML, false, 8},
-		{"json", "t.json", thingsJSON, false, 4},
-		{"json with a BOM", "t.json", "\ufeff" + thingsJSON, false, 4},
-		{"json via yaml", "t.json", thingsJSON, true, 4},
-		{"yaml, json via yaml", "t.yaml", thingsYAML, true, 8},
+		{"yaml", "t.yaml", thingsYAML, 8},
+		{"yml upper case", "T.YML", thingsYAML, 8},
+		{"yaml with a BOM", "t.yaml", "\ufeff" + thingsYAML, 8},
+		{"json", "t.json", thingsJSON, 4},
+		{"json with a BOM", "t.json", "\ufeff" + thingsJSON, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, lines, err := yamlfile.Decode(format(false, tc.jsonViaYAML), tc.file, []byte(tc.data), decodeThing)
+			got, lines, err := yamlfile.Decode(format(false), tc.file, []byte(tc.data), decodeThing)
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
@@ -105,7 +102,7 @@ func TestDecode(t *testing.T) {
 
 func TestDecodeEmptyList(t *testing.T) {
 	for _, file := range []string{"t.yaml", "t.json"} {
-		got, lines, err := yamlfile.Decode(format(true, false), file, []byte(`{"things": []}`), decodeThing)
+		got, lines, err := yamlfile.Decode(format(true), file, []byte(`{"things": []}`), decodeThing)
 		if err != nil || len(got) != 0 || len(lines) != 0 {
 			t.Errorf("%s: got %v, %v, %v; want no entries and no error", file, got, lines, err)
 		}
@@ -113,7 +110,7 @@ func TestDecodeEmptyList(t *testing.T) {
 }
 
 func TestLinesAt(t *testing.T) {
-	_, lines, err := yamlfile.Decode(format(true, false), "t.yaml", []byte("things:\n  - name: a\n\n    size: s\n"), decodeThing)
+	_, lines, err := yamlfile.Decode(format(true), "t.yaml", []byte("things:\n  - name: a\n\n    size: s\n"), decodeThing)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,9 +133,8 @@ func TestLinesAt(t *testing.T) {
 
 func TestDecodeErrors(t *testing.T) {
 	const (
-		plain = iota // neither Hints nor JSONViaYAML
+		plain = iota // without Hints
 		hints
-		viaYAML
 	)
 	tests := []struct {
 		name  string
@@ -155,12 +151,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"comments only", plain, "t.yaml", "# x\n", 0, -1, "", "t.yaml: file is empty (want a things key)"},
 		{"bom only", plain, "t.json", "\ufeff", 0, -1, "", "t.json: file is empty (want a things key)"},
 		{"yaml syntax", plain, "t.yaml", "things: [\n", 1, -1, "", "t.yaml:1: invalid YAML: did not find expected node content"},
-		{"yaml syntax via yaml", viaYAML, "t.yaml", "things: [\n", 1, -1, "", "t.yaml:1: invalid syntax: did not find expected node content"},
 		{"json truncated", plain, "t.json", "{\"things\": [\n\n", 3, -1, "", "t.json:3: invalid JSON: unexpected EOF"},
-		{"json truncated via yaml", viaYAML, "t.json", "{\"things\": [\n\n", 3, -1, "", "t.json:3: invalid JSON: unexpected end of JSON input"},
 		{"json trailing data", plain, "t.json", "{\"things\": []}\n{}", 2, -1, "", "t.json:2: invalid JSON: unexpected data after the top-level value"},
-		{"json empty via yaml", viaYAML, "t.json", "", 1, -1, "", "t.json:1: invalid JSON: unexpected end of JSON input"},
-		{"json bom via yaml", viaYAML, "t.json", "\ufeff{\"things\": []}", 1, -1, "", "t.json:1: invalid JSON: invalid character 'ï' looking for beginning of value"},
 		{"top level not a mapping", hints, "t.yaml", "- a\n", 1, -1, "", "t.yaml:1: top level: want a mapping with a things key, got a list"},
 		{"top level number", hints, "t.yaml", "7\n", 1, -1, "", "t.yaml:1: top level: want a mapping with a things key, got number 7 (quote it to make it a string)"},
 		{"top level number without hints", plain, "t.yaml", "7\n", 1, -1, "", "t.yaml:1: top level: want a mapping with a things key, got number 7"},
@@ -195,7 +187,7 @@ func TestDecodeErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := format(tc.mode == hints, tc.mode == viaYAML)
+			f := format(tc.mode == hints)
 			got, _, err := yamlfile.Decode(f, tc.file, []byte(tc.data), decodeThing)
 			if err == nil {
 				t.Fatalf("Decode = %+v, nil; want error %q", got, tc.want)
@@ -211,22 +203,22 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func TestSyntaxErrorsUnwrap(t *testing.T) {
-	_, _, err := yamlfile.Decode(format(false, false), "t.yaml", []byte("things: [\n"), decodeThing)
+	_, _, err := yamlfile.Decode(format(false), "t.yaml", []byte("things: [\n"), decodeThing)
 	if err == nil || errors.Unwrap(err) == nil {
 		t.Fatalf("got %v, want an error wrapping the YAML error", err)
 	}
-	_, _, err = yamlfile.Decode(format(false, false), "t.json", []byte("{"), decodeThing)
+	_, _, err = yamlfile.Decode(format(false), "t.json", []byte("{"), decodeThing)
 	if err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("got %v, want an error wrapping io.ErrUnexpectedEOF", err)
 	}
-	_, _, err = yamlfile.Decode(format(false, false), "t.yaml", []byte("things:\n  - a\n"), decodeThing)
+	_, _, err = yamlfile.Decode(format(false), "t.yaml", []byte("things:\n  - a\n"), decodeThing)
 	if err == nil || errors.Unwrap(err) != nil {
 		t.Errorf("got %v, want an error wrapping nothing", err)
 	}
 }
 
 func TestStringsNeverNil(t *testing.T) {
-	got, _, err := yamlfile.Decode(format(false, false), "t.yaml", []byte("things:\n  - {name: a, size: s, tags: []}\n"), decodeThing)
+	got, _, err := yamlfile.Decode(format(false), "t.yaml", []byte("things:\n  - {name: a, size: s, tags: []}\n"), decodeThing)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,13 +264,12 @@ func TestDeref(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add("t.yaml", []byte(thingsYAML), false, false)
-	f.Add("t.json", []byte(thingsJSON), true, false)
-	f.Add("t.json", []byte(thingsJSON), false, true)
-	f.Add("t.yaml", []byte("things: [{name: a, size: s, tags: &g [x]}, {name: b, size: s, tags: *g}]"), true, false)
-	f.Add("t.json", []byte("\ufeff{\"things\": [null, 1, \"x\", {\"name\": 2}]}"), false, false)
-	f.Fuzz(func(t *testing.T, name string, data []byte, hints, jsonViaYAML bool) {
-		got, lines, err := yamlfile.Decode(format(hints, jsonViaYAML), name, data, decodeThing)
+	f.Add("t.yaml", []byte(thingsYAML), false)
+	f.Add("t.json", []byte(thingsJSON), true)
+	f.Add("t.yaml", []byte("things: [{name: a, size: s, tags: &g [x]}, {name: b, size: s, tags: *g}]"), true)
+	f.Add("t.json", []byte("\ufeff{\"things\": [null, 1, \"x\", {\"name\": 2}]}"), false)
+	f.Fuzz(func(t *testing.T, name string, data []byte, hints bool) {
+		got, lines, err := yamlfile.Decode(format(hints), name, data, decodeThing)
 		if err != nil {
 			if got != nil || lines != nil {
 				t.Fatalf("got entries %v and lines %v with error %v", got, lines, err)

@@ -1,6 +1,7 @@
 // Package acl decides which channels a user may subscribe to and which
 // producer may publish to which channel, from a registry of channels loaded
-// from a channels file. It is pure: no I/O, no logging, no globals.
+// from a channels file. It is pure: no I/O, no logging, no globals, and it
+// imports no file-format library.
 //
 // # Subscribe rule
 //
@@ -28,7 +29,11 @@
 //
 // # Channels file
 //
-// [Parse] reads the channels file, YAML (.yaml, .yml) or JSON (.json):
+// The channels file, YAML (.yaml, .yml) or JSON (.json), lists the channels.
+// This package does not read it (it does no I/O and knows no file format):
+// a reader decodes its entries into [ChannelEntry] values, with the lines
+// they were on, and [NewRegistryFromEntries] validates them and builds the
+// registry; Instant's programs use internal/channelsfile. The format:
 //
 //	channels:
 //	  - name: public

@@ -34,35 +34,8 @@ func ExampleRegistry_ChannelsFor() {
 	// "bob": $staff(staff) $users(users) public(public)
 }
 
-func ExampleParse() {
-	r, err := acl.Parse("channels.yaml", []byte(`channels:
-  - name: public
-    level: public
-  - name: $billing
-    level: staff
-    publishers: [billing]
-`))
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(r.Len(), "channels")
-	fmt.Println(r.CheckPublish("billing", []string{"$billing", "public"}))
-	fmt.Println(r.CheckPublish("shop", []string{"public", "$billing"}))
-
-	_, err = acl.Parse("channels.yaml", []byte(`channels:
-  - name: $billing
-    levle: staff
-`))
-	fmt.Println(err)
-	// Output:
-	// 2 channels
-	// <nil>
-	// publisher_denied: producer "shop" may not publish to channel "$billing"
-	// channels.yaml:3: entry 0 ($billing): unknown key "levle" (want one of name, level, active, groups, publishers) (did you mean "level"?)
-}
-
 func ExampleRegistry_CheckPublish() {
-	r, _ := acl.Parse("channels.json", []byte(`{"channels": [{"name": "news", "level": "public"}]}`))
+	r, _ := acl.NewRegistry([]acl.Channel{{Name: "news", Level: acl.LevelPublic, Active: true}})
 	err := r.CheckPublish("shop", []string{"news", "$nope"})
 	var e *acl.Error
 	if errors.As(err, &e) {

@@ -35,25 +35,56 @@ type Registry struct {
 	sorted []Channel // by name; the values byName points to
 }
 
+// ChannelEntry is a channel as decoded from a file, with where it was
+// written, for error messages. A reader of the channels file decodes the
+// entries (the format is in the package documentation) and builds the
+// registry with NewRegistryFromEntries.
+type ChannelEntry struct {
+	Channel
+	File   string         // the file's name
+	Line   int            // 1-based line of the entry; 0 when unknown
+	Fields map[string]int // line of each field written (name, level, active, groups, publishers)
+}
+
+// line is the line of field in the entry, or of the entry.
+func (e *ChannelEntry) line(field string) int {
+	if n, ok := e.Fields[field]; ok {
+		return n
+	}
+	return e.Line
+}
+
 // NewRegistry validates chs and builds a registry from a copy of them. An
 // empty Level is LevelSuperuser. It returns a *FileError (with no File or
 // Line) naming the first bad entry by its index.
 func NewRegistry(chs []Channel) (*Registry, error) {
-	r, ferr := build(chs, nil)
+	entries := make([]ChannelEntry, len(chs))
+	for i, c := range chs {
+		entries[i].Channel = c
+	}
+	return NewRegistryFromEntries(entries)
+}
+
+// NewRegistryFromEntries is NewRegistry for channels decoded from a file:
+// its *FileError also names the file and the line of the bad field.
+func NewRegistryFromEntries(entries []ChannelEntry) (*Registry, error) {
+	r, ferr := build(entries)
 	if ferr != nil {
 		return nil, ferr
 	}
 	return r, nil
 }
 
-// build validates chs and builds the registry; line, if not nil, gives the
-// line of an entry's field ("" for the entry itself) for error messages.
-func build(chs []Channel, line func(entry int, field string) int) (*Registry, *FileError) {
-	if line == nil {
-		line = func(int, string) int { return 0 }
+// build validates the entries and builds the registry.
+func build(entries []ChannelEntry) (*Registry, *FileError) {
+	chs := make([]Channel, len(entries))
+	for i := range entries {
+		chs[i] = entries[i].Channel
 	}
+	line := func(i int, field string) int { return entries[i].line(field) }
 	fail := func(i int, field, format string, args ...any) *FileError {
 		return &FileError{
+			File:    entries[i].File,
 			Line:    line(i, field),
 			Entry:   i,
 			Channel: chs[i].Name,

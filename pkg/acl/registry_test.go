@@ -233,3 +233,26 @@ func TestParseLevel(t *testing.T) {
 		}
 	}
 }
+
+// TestNewRegistryFromEntries: decoded entries carry where they were
+// written, and errors say file, line, entry and field.
+func TestNewRegistryFromEntries(t *testing.T) {
+	entries := []acl.ChannelEntry{
+		{Channel: acl.Channel{Name: "a", Level: acl.LevelPublic, Active: true}, File: "c.yaml", Line: 2, Fields: map[string]int{"name": 2, "level": 3}},
+		{Channel: acl.Channel{Name: "b", Level: "admin", Active: true}, File: "c.yaml", Line: 4, Fields: map[string]int{"name": 4, "level": 5}},
+	}
+	_, err := acl.NewRegistryFromEntries(entries)
+	if want := `c.yaml:5: entry 1 (b): level: unknown level "admin"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v, want it to contain %q", err, want)
+	}
+	entries[1].Level, entries[1].Name = acl.LevelUsers, "a"
+	_, err = acl.NewRegistryFromEntries(entries)
+	if want := `c.yaml:4: entry 1 (a): name: duplicate name "a" (first defined at line 2, entry 0)`; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+	entries[1].Name = "b"
+	r, err := acl.NewRegistryFromEntries(entries)
+	if err != nil || r.Len() != 2 || !r.CanSubscribe(acl.User{ID: "1"}, "b") {
+		t.Errorf("valid entries: %v, %v", r, err)
+	}
+}

@@ -1,4 +1,4 @@
-package acl_test
+package channelsfile_test
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/instant-go/instant/internal/channelsfile"
+	"github.com/instant-go/instant/internal/yamlfile"
 	"github.com/instant-go/instant/pkg/acl"
 )
 
@@ -43,7 +45,7 @@ func TestParseValid(t *testing.T) {
 		{"bom.json", "\ufeff" + exampleJSON},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := acl.Parse(tc.name, []byte(tc.data))
+			r, err := channelsfile.Parse(tc.name, []byte(tc.data))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -55,7 +57,7 @@ func TestParseValid(t *testing.T) {
 }
 
 func TestParseDefaultsAndEmptyList(t *testing.T) {
-	r, err := acl.Parse("c.yaml", []byte("channels:\n  - name: x\n"))
+	r, err := channelsfile.Parse("c.yaml", []byte("channels:\n  - name: x\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,13 +68,13 @@ func TestParseDefaultsAndEmptyList(t *testing.T) {
 		{"c.yaml", "channels: []\n"},
 		{"c.json", `{"channels": []}`},
 	} {
-		r, err := acl.Parse(tc.name, []byte(tc.data))
+		r, err := channelsfile.Parse(tc.name, []byte(tc.data))
 		if err != nil || r.Len() != 0 {
 			t.Errorf("Parse(%s, %q) = %v, %v; want an empty registry", tc.name, tc.data, r, err)
 		}
 	}
 	// YAML anchors and aliases work.
-	r, err = acl.Parse("c.yaml", []byte("channels:\n  - name: a\n    level: groups\n    groups: &g [x]\n  - name: b\n    level: groups\n    groups: *g\n"))
+	r, err = channelsfile.Parse("c.yaml", []byte("channels:\n  - name: a\n    level: groups\n    groups: &g [x]\n  - name: b\n    level: groups\n    groups: *g\n"))
 	if err != nil || !r.CanSubscribe(acl.User{ID: "1", Groups: []string{"x"}}, "b") {
 		t.Errorf("aliases: %v", err)
 	}
@@ -132,7 +134,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := acl.Parse(tc.file, []byte(tc.data))
+			r, err := channelsfile.Parse(tc.file, []byte(tc.data))
 			if err == nil {
 				t.Fatalf("Parse = %v, nil; want error %q", r, tc.want)
 			}
@@ -156,7 +158,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("c.yaml", []byte("channels: [{name: a, level: groups, groups: &g [x]}, {name: b, level: groups, groups: *g}]"))
 	f.Add("c.json", []byte(`{"channels": [{"name": "a"}], "x": 1}`))
 	f.Fuzz(func(t *testing.T, name string, data []byte) {
-		r, err := acl.Parse(name, data)
+		r, err := channelsfile.Parse(name, data)
 		if err != nil {
 			var fe *acl.FileError
 			if !errors.As(err, &fe) {
@@ -173,4 +175,21 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("NewRegistry(Parse(x).Channels()) differs")
 		}
 	})
+}
+
+// TestErrorFormatMatchesYAMLFile: acl.FileError, which pkg/acl formats
+// itself, reads like the yamlfile.Error the users file's errors are.
+func TestErrorFormatMatchesYAMLFile(t *testing.T) {
+	for _, e := range []yamlfile.Error{
+		{File: "c.yaml", Line: 7, Entry: 2, Label: "$billing", Field: "level", Msg: "bad"},
+		{File: "c.yaml", Entry: -1, Msg: "file is empty"},
+		{Line: 3, Entry: 0, Field: "name", Msg: "missing"},
+		{Entry: 1, Label: "a", Msg: "want a mapping"},
+		{Entry: -1, Msg: "m"},
+	} {
+		fe := acl.FileError{File: e.File, Line: e.Line, Entry: e.Entry, Channel: e.Label, Field: e.Field, Msg: e.Msg}
+		if got, want := fe.Error(), e.Error(); got != want {
+			t.Errorf("acl.FileError %q, yamlfile.Error %q", got, want)
+		}
+	}
 }
