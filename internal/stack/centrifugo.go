@@ -1,0 +1,297 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// CentrifugoVersion is the Centrifugo release Instant is tested against.
+const CentrifugoVersion = "v6.9.1"
+
+// CentrifugoInstallCommand is what a developer runs to get the Centrifugo binary.
+const CentrifugoInstallCommand = "go install github.com/centrifugal/centrifugo/v6@" + CentrifugoVersion + "   (or: make centrifugo)"
+
+// ErrCentrifugoNotFound means no Centrifugo binary could be found.
+var ErrCentrifugoNotFound = errors.New("centrifugo binary not found")
+
+// FindCentrifugo returns the path of the Centrifugo binary: $INSTANT_CENTRIFUGO_BIN,
+// then $GOBIN/centrifugo, $GOPATH/bin/centrifugo (as go install puts it),
+// then centrifugo on $PATH. The error says how to install it.
+func FindCentrifugo() (string, error) {
+	if p := os.Getenv("INSTANT_CENTRIFUGO_BIN"); p != "" {
+		if isExecutable(p) {
+			return p, nil
+		}
+		return "", fmt.Errorf("%w: INSTANT_CENTRIFUGO_BIN=%q is not an executable file; install it with: %s", ErrCentrifugoNotFound, p, CentrifugoInstallCommand)
+	}
+	var candidates []string
+	if gobin := goEnv("GOBIN"); gobin != "" {
+		candidates = append(candidates, filepath.Join(gobin, "centrifugo"))
+	}
+	if gopath := goEnv("GOPATH"); gopath != "" {
+		for _, dir := range filepath.SplitList(gopath) {
+			candidates = append(candidates, filepath.Join(dir, "bin", "centrifugo"))
+		}
+	}
+	for _, c := range candidates {
+		if isExecutable(c) {
+			return c, nil
+		}
+	}
+	if p, err := exec.LookPath("centrifugo"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%w (looked in %s and $PATH); install Centrifugo %s with: %s",
+		ErrCentrifugoNotFound, strings.Join(candidates, ", "), CentrifugoVersion, CentrifugoInstallCommand)
+}
+
+func goEnv(name string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	out, err := exec.Command("go", "env", name).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
+
+// CentrifugoOptions configure a Centrifugo process.
+type CentrifugoOptions struct {
+	Binary     string // from FindCentrifugo when empty
+	Dir        string // working directory for the config file and log; required
+	Port       int    // 0 picks a free port
+	APIKey     string // HTTP API key; required
+	HMACSecret string // client token HMAC secret; required
+	// AllowedOrigins for websocket connections; default ["*"].
+	AllowedOrigins []string
+	// HistorySize and HistoryTTL enable per-channel history, so publishes
+	// return an offset and an epoch. Defaults 100 and 300s.
+	HistorySize int
+	HistoryTTL  time.Duration
+	// AllowAnonymous lets clients connect without a token.
+	AllowAnonymous bool
+	LogLevel       string // default "error"
+	// Env are extra KEY=VALUE in the process's environment, which it
+	// inherits otherwise (Centrifugo reads CENTRIFUGO_* options from it).
+	Env []string
+	// Stdout receives the process's output; default a file "centrifugo.log" in Dir.
+	Stdout *os.File
+}
+
+// Centrifugo is a real Centrifugo server running (or stopped) as a child
+// process in its own process group; production deployments run Centrifugo
+// themselves.
+type Centrifugo struct {
+	opts    CentrifugoOptions
+	cfgPath string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartCentrifugo writes the configuration and starts Centrifugo, waiting
+// until its HTTP API answers. The owner stops it with Stop.
+func StartCentrifugo(ctx context.Context, opts CentrifugoOptions) (*Centrifugo, error) {
+	if opts.Dir == "" || opts.APIKey == "" || opts.HMACSecret == "" {
+		return nil, errors.New("stack: CentrifugoOptions.Dir, APIKey and HMACSecret are required")
+	}
+	if opts.Binary == "" {
+		bin, err := FindCentrifugo()
+		if err != nil {
+			return nil, err
+		}
+		opts.Binary = bin
+	}
+	if opts.Port == 0 {
+		p, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		opts.Port = p
+	}
+	if len(opts.AllowedOrigins) == 0 {
+		opts.AllowedOrigins = []string{"*"}
+	}
+	if opts.HistorySize == 0 {
+		opts.HistorySize = 100
+	}
+	if opts.HistoryTTL == 0 {
+		opts.HistoryTTL = 300 * time.Second
+	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "error"
+	}
+	s := &Centrifugo{opts: opts, cfgPath: filepath.Join(opts.Dir, "centrifugo.json")}
+	if err := os.WriteFile(s.cfgPath, s.config(), 0o600); err != nil {
+		return nil, fmt.Errorf("write centrifugo config: %w", err)
+	}
+	if err := s.Restart(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Centrifugo) config() []byte {
+	cfg := map[string]any{
+		"http_server": map[string]any{"address": "127.0.0.1", "port": s.opts.Port},
+		"http_api":    map[string]any{"key": s.opts.APIKey},
+		"client": map[string]any{
+			"token":                                 map[string]any{"hmac_secret_key": s.opts.HMACSecret},
+			"allowed_origins":                       s.opts.AllowedOrigins,
+			"allow_anonymous_connect_without_token": s.opts.AllowAnonymous,
+		},
+		"channel": map[string]any{
+			"without_namespace": map[string]any{
+				"history_size": s.opts.HistorySize,
+				"history_ttl":  s.opts.HistoryTTL.String(),
+			},
+		},
+		"health": map[string]any{"enabled": true},
+		"log":    map[string]any{"level": s.opts.LogLevel},
+	}
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	return b
+}
+
+// Port is the HTTP port Centrifugo listens on.
+func (s *Centrifugo) Port() int { return s.opts.Port }
+
+// URL is the base HTTP URL, e.g. http://127.0.0.1:41234.
+func (s *Centrifugo) URL() string { return "http://127.0.0.1:" + strconv.Itoa(s.opts.Port) }
+
+// APIURL is the HTTP API endpoint for gocent.
+func (s *Centrifugo) APIURL() string { return s.URL() + "/api" }
+
+// WebsocketURL is the client websocket endpoint.
+func (s *Centrifugo) WebsocketURL() string {
+	return "ws://127.0.0.1:" + strconv.Itoa(s.opts.Port) + "/connection/websocket"
+}
+
+// Options returns the options the server runs with (defaults filled in).
+func (s *Centrifugo) Options() CentrifugoOptions { return s.opts }
+
+// Restart starts the process again after Stop (same port and config).
+func (s *Centrifugo) Restart(ctx context.Context) error {
+	s.mu.Lock()
+	if s.cmd != nil {
+		s.mu.Unlock()
+		return errors.New("stack: centrifugo already running")
+	}
+	out := s.opts.Stdout
+	if out == nil {
+		f, err := os.OpenFile(filepath.Join(s.opts.Dir, "centrifugo.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		out = f
+	}
+	cmd := exec.Command(s.opts.Binary, "--config", s.cfgPath)
+	cmd.Dir = s.opts.Dir
+	if len(s.opts.Env) > 0 {
+		cmd.Env = append(os.Environ(), s.opts.Env...)
+	}
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("start centrifugo %s: %w", s.opts.Binary, err)
+	}
+	done := make(chan struct{})
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		if out != s.opts.Stdout {
+			_ = out.Close()
+		}
+		close(done)
+	}()
+	return s.waitReady(ctx, done)
+}
+
+func (s *Centrifugo) waitReady(ctx context.Context, done <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	for {
+		if err := s.Ping(ctx, client); err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("centrifugo exited during start; see %s", filepath.Join(s.opts.Dir, "centrifugo.log"))
+		case <-ctx.Done():
+			_ = s.Stop()
+			return fmt.Errorf("centrifugo did not become ready on port %d: %w", s.opts.Port, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Ping calls the HTTP API's info method.
+func (s *Centrifugo) Ping(ctx context.Context, client *http.Client) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL()+"/api/info", bytes.NewReader([]byte("{}")))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-API-Key", s.opts.APIKey)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("centrifugo info: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// Stop terminates the process (SIGTERM, then SIGKILL after 5 s) and waits.
+func (s *Centrifugo) Stop() error {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd, s.done = nil, nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	return nil
+}
+
+// PID is the process id, 0 while stopped.
+func (s *Centrifugo) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
