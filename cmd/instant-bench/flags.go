@@ -32,6 +32,35 @@ type config struct {
 	jetstream    bool     // also run the bridge in jetstream mode
 }
 
+// usage is the head of --help; the flags follow.
+const usage = `instant-bench: measure Instant's bridge against a real Centrifugo, in one run.
+
+Starts on loopback: an embedded nats-server, Centrifugo (history on), the
+bridge as a separate process (built from -bridge-pkg), and one websocket
+subscriber on -channel that counts deliveries and measures end-to-end latency.
+After a warm-up, each of -rounds rounds runs, back to back:
+  1. direct throughput: -messages with -publishers gocent Pipe publishers,
+     -pipe publishes per request
+  2. bridge throughput: -messages with -publishers NATS producers awaiting
+     receipts, -inflight each
+  3. latency at -rate for -duration/-rounds: direct (one HTTP request per
+     event), then through the bridge (paced NATS requests)
+and at the end the bridge's peak RSS (VmHWM) over the whole run is read.
+With -jetstream, JetStream is enabled in nats-server (temporary store dir),
+a second bridge runs with INSTANT_DELIVERY=jetstream on subject instant.js,
+and every round also runs, after 2, a jetstream throughput scenario (-messages
+published with JetStream async publish by -publishers producers, -inflight
+publish acks pending each) and, after 3, a jetstream latency scenario; the
+report then counts the jetstream bridge's acks, its requests that expect a
+reply and its messages as NATS sees them.
+Prints a Markdown report. Exits 1 when a message is lost or a publish fails
+(or, with -strict, a target is missed), 2 when the run cannot be set up.
+
+Usage: go run ./cmd/instant-bench [flags]
+
+Flags:
+`
+
 func parseFlags(args []string, stdout io.Writer) (config, error) {
 	c := config{}
 	fs := flag.NewFlagSet("instant-bench", flag.ContinueOnError)
@@ -63,33 +92,7 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.BoolVar(&c.jetstream, "jetstream", false, "also measure the jetstream delivery mode: a second bridge with INSTANT_DELIVERY=jetstream (JetStream on in the embedded nats-server), producers using JetStream async publish; adds a throughput and a latency scenario to every round and counts the bridge's acks and round trips")
 	fs.BoolVar(&c.strict, "strict", false, "exit 1 when a target is missed, not only on lost messages or errors")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `instant-bench: measure Instant's bridge against a real Centrifugo, in one run.
-
-Starts on loopback: an embedded nats-server, Centrifugo (history on), the
-bridge as a separate process (built from -bridge-pkg), and one websocket
-subscriber on -channel that counts deliveries and measures end-to-end latency.
-After a warm-up, each of -rounds rounds runs, back to back:
-  1. direct throughput: -messages with -publishers gocent Pipe publishers,
-     -pipe publishes per request
-  2. bridge throughput: -messages with -publishers NATS producers awaiting
-     receipts, -inflight each
-  3. latency at -rate for -duration/-rounds: direct (one HTTP request per
-     event), then through the bridge (paced NATS requests)
-and at the end the bridge's peak RSS (VmHWM) over the whole run is read.
-With -jetstream, JetStream is enabled in nats-server (temporary store dir),
-a second bridge runs with INSTANT_DELIVERY=jetstream on subject instant.js,
-and every round also runs, after 2, a jetstream throughput scenario (-messages
-published with JetStream async publish by -publishers producers, -inflight
-publish acks pending each) and, after 3, a jetstream latency scenario; the
-report then counts the jetstream bridge's acks, its requests that expect a
-reply and its messages as NATS sees them.
-Prints a Markdown report. Exits 1 when a message is lost or a publish fails
-(or, with -strict, a target is missed), 2 when the run cannot be set up.
-
-Usage: go run ./cmd/instant-bench [flags]
-
-Flags:
-`)
+		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -98,31 +101,36 @@ Flags:
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
+	return c, c.validate()
+}
+
+// validate checks the flags' values.
+func (c config) validate() error {
 	positive := []struct {
 		name string
 		v    int
 	}{{"-messages", c.messages}, {"-publishers", c.publishers}, {"-pipe", c.pipe}, {"-inflight", c.inflight}, {"-rate", c.rate}, {"-channels", c.channels}, {"-rounds", c.rounds}}
 	for _, p := range positive {
 		if p.v <= 0 {
-			return c, fmt.Errorf("%s=%d: must be positive", p.name, p.v)
+			return fmt.Errorf("%s=%d: must be positive", p.name, p.v)
 		}
 	}
 	if c.warmup < 0 {
-		return c, fmt.Errorf("-warmup=%d: must not be negative", c.warmup)
+		return fmt.Errorf("-warmup=%d: must not be negative", c.warmup)
 	}
 	if c.duration <= 0 || c.drainTimeout <= 0 {
-		return c, fmt.Errorf("-duration and -drain-timeout must be positive durations such as 10s")
+		return fmt.Errorf("-duration and -drain-timeout must be positive durations such as 10s")
 	}
 	if c.duration/time.Duration(c.rounds) < time.Second {
-		return c, fmt.Errorf("-duration=%s over -rounds=%d: want at least 1s per round", c.duration, c.rounds)
+		return fmt.Errorf("-duration=%s over -rounds=%d: want at least 1s per round", c.duration, c.rounds)
 	}
 	if c.protocol != "json" && c.protocol != "protobuf" {
-		return c, fmt.Errorf("-protocol=%q: want json or protobuf", c.protocol)
+		return fmt.Errorf("-protocol=%q: want json or protobuf", c.protocol)
 	}
 	if c.channel == "" || strings.ContainsAny(c.channel, "\"\\ \t\r\n") {
-		return c, fmt.Errorf("-channel=%q: want a non-empty channel name without quotes, backslashes or spaces", c.channel)
+		return fmt.Errorf("-channel=%q: want a non-empty channel name without quotes, backslashes or spaces", c.channel)
 	}
-	return c, nil
+	return nil
 }
 
 // channelNames are the channels messages are spread over.

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/instant-go/instant/internal/stack"
 )
 
 // The jetstream bridge's subject (stream INSTANT, its default name, holds
@@ -36,20 +38,20 @@ func (b *bench) startJetStreamSide(_ context.Context) error {
 	side := &jsSide{}
 	b.js = side
 	for i := range b.cfg.publishers {
-		p, err := newJSProducer(b.natsURL, fmt.Sprintf("instant-bench-js-producer-%d", i), b.cfg.inflight, b.cfg.drainTimeout)
+		p, err := newJSProducer(b.nats.URL(), fmt.Sprintf("instant-bench-js-producer-%d", i), b.cfg.inflight, b.cfg.drainTimeout)
 		if err != nil {
 			return err
 		}
 		b.closers = append(b.closers, p.close)
 		side.producers = append(side.producers, p)
 	}
-	w, err := newJSWatch(b.natsURL)
+	w, err := newJSWatch(b.nats.URL())
 	if err != nil {
 		return err
 	}
 	b.closers = append(b.closers, w.close)
 	side.watch = w
-	nc, err := nats.Connect(b.natsURL, nats.Name("instant-bench-js-admin"))
+	nc, err := nats.Connect(b.nats.URL(), nats.Name("instant-bench-js-admin"))
 	if err != nil {
 		return err
 	}
@@ -234,18 +236,21 @@ func connStatsOf(ns *server.Server, name string) (connStats, error) {
 // envelopes (Centrifugo answers the bridge after it delivered to the
 // subscriber) and the watch has seen as many, or d passed.
 func (b *bench) settleAcks(ctx context.Context, m0 bridgeMetrics, w0 jsCounts, want int, d time.Duration) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		m, err := b.jsBridge.metrics()
-		if err == nil {
-			done := m.sub(m0)
-			sent := done.acks + done.naks + done.terms
-			if sent >= float64(want) && float64(b.js.watch.snapshot().sub(w0).acks) >= sent {
-				return
-			}
+	_ = stack.Eventually(d, func() error { // not settled in d: the report shows it
+		if ctx.Err() != nil {
+			return nil // stop waiting
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		m, err := bridgeMetricsOf(b.jsBridge)
+		if err != nil {
+			return err
+		}
+		done := m.sub(m0)
+		sent := done.acks + done.naks + done.terms
+		if sent < float64(want) || float64(b.js.watch.snapshot().sub(w0).acks) < sent {
+			return stack.ErrNotYet
+		}
+		return nil
+	})
 }
 
 // jsState is the stream and consumer after the scenarios.

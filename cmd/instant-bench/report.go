@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/instant-go/instant/internal/centrifugoproc"
+	"github.com/instant-go/instant/internal/stack"
 )
 
 // machineInfo describes where the run happened.
@@ -67,7 +67,7 @@ func collectMachineInfo(ctx context.Context, modRoot string) machineInfo {
 func centrifugoVersion(ctx context.Context, bin string) string {
 	if bin == "" {
 		var err error
-		if bin, err = centrifugoproc.Find(); err != nil {
+		if bin, err = stack.FindCentrifugo(); err != nil {
 			return "Centrifugo (version unknown)"
 		}
 	}
@@ -127,15 +127,26 @@ func slowest(s *scenario) string {
 
 // report prints the Markdown report.
 func (b *bench) report(r *results) {
-	w := b.out
+	p := func(format string, args ...any) { fmt.Fprintf(b.out, format+"\n", args...) }
+	b.reportHeader(p, r)
+	b.reportThroughput(p, r)
+	b.reportLatency(p, r)
+	b.reportTargets(p, r)
+	b.reportCPU(p, r)
+	if len(r.jsTP) > 0 {
+		b.reportJetStream(p, r)
+	}
+	reportProblems(p, r)
+}
+
+// reportHeader prints the title and where and how the run happened.
+func (b *bench) reportHeader(p func(string, ...any), r *results) {
 	c := b.cfg
 	info := b.info
 	cmd := "go run ./cmd/instant-bench"
 	if len(b.args) > 0 {
 		cmd += " " + strings.Join(b.args, " ")
 	}
-	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
-
 	p("## instant-bench results")
 	p("")
 	p("- Command: `%s`", cmd)
@@ -151,7 +162,11 @@ func (b *bench) report(r *results) {
 		p("- Centrifugo as the integration tests run it (memory engine, history 100/300s), with client.queue_max_size %s.", mib(int64(c.clientQueue)))
 	}
 	p("")
+}
 
+// reportThroughput prints the throughput scenarios, round by round.
+func (b *bench) reportThroughput(p func(string, ...any), r *results) {
+	c := b.cfg
 	p("### Throughput: %s messages per scenario, %d publishers, %d rounds", thousands(float64(c.messages)), c.publishers, c.rounds)
 	p("")
 	p("| Scenario | Sent | Delivered | Lost | First send to last delivery | Delivered/s | Bridge/direct | Latency p50 (ms) | p99 (ms) | max (ms) | Slowest HTTP request (ms) |")
@@ -170,7 +185,11 @@ func (b *bench) report(r *results) {
 	p("")
 	p("Direct: gocent `Pipe`, %d publishes per HTTP request, one request in flight per publisher. Bridge: NATS requests to `%s` with receipts, %d in flight per producer, each producer on its own connection. Latency under saturation is queueing time, not the latency target. Slowest HTTP request: measured around `SendPipe` by the direct publishers; for the bridge, the upper bound of its request-duration histogram bucket (≤).", c.pipe, subject, c.inflight)
 	p("")
+}
 
+// reportLatency prints the latency scenarios.
+func (b *bench) reportLatency(p func(string, ...any), r *results) {
+	c := b.cfg
 	dl, bl := r.latency()
 	p("### Latency at %s envelopes/s, %s per path (%d rounds of %s)", thousands(float64(c.rate)), c.duration, c.rounds, (c.duration / time.Duration(c.rounds)).Round(time.Millisecond))
 	p("")
@@ -197,7 +216,13 @@ func (b *bench) report(r *results) {
 	p("")
 	p("End to end: send time written into the message by the producer, compared with the clock when the subscriber's callback runs; percentiles over all rounds' samples. Direct: one gocent `Publish` HTTP request per event (up to %d concurrent). Bridge: one NATS request per event from one producer, receipts awaited asynchronously.", latencyWorkers)
 	p("")
+}
 
+// reportTargets prints the targets and whether they were met.
+func (b *bench) reportTargets(p func(string, ...any), r *results) {
+	c := b.cfg
+	ratios := r.ratios()
+	dl, bl := r.latency()
 	p("### Targets")
 	p("")
 	p("| Target | Measured | Met |")
@@ -209,7 +234,7 @@ func (b *bench) report(r *results) {
 	p("| bridge delivered rate ≥ %.1f× direct | %.2f× (median of rounds: %s) | %s |", targetRatio, r.ratio(), strings.Join(rs, ", "), yes(r.ratio() >= targetRatio))
 	p("| bridge adds ≤ %s ms to p99 at %s/s | %+.2f ms (p99 %s vs %s ms) | %s |", ms(targetP99Delta), thousands(float64(c.rate)), float64(r.p99Delta())/float64(time.Millisecond),
 		ms(bl.pct(0.99)), ms(dl.pct(0.99)), yes(r.p99Delta() <= targetP99Delta))
-	p("| bridge peak RSS < 64 MiB | %s VmHWM (VmRSS at end %s) | %s |", mib(r.bridgeMem.hwm), mib(r.bridgeMem.rss), yes(r.bridgeMem.hwm < targetRSS))
+	p("| bridge peak RSS < 64 MiB | %s VmHWM (VmRSS at end %s) | %s |", mib(r.bridgeMem.HWM), mib(r.bridgeMem.RSS), yes(r.bridgeMem.HWM < targetRSS))
 	lost, dups, errs := 0, 0, 0
 	for _, s := range r.all() {
 		lost += s.lost()
@@ -219,7 +244,11 @@ func (b *bench) report(r *results) {
 	p("| nothing lost | %d lost, %d duplicates, %d failed or unanswered publishes, %d subscriber disconnects (warm-ups included) | %s |", lost, dups, errs, len(r.disconnects),
 		yes(lost == 0 && errs == 0 && len(r.disconnects) == 0))
 	p("")
+}
 
+// reportCPU prints where the CPU went in each kind of scenario.
+func (b *bench) reportCPU(p func(string, ...any), r *results) {
+	dl, bl := r.latency()
 	p("### Where the CPU went")
 	p("")
 	p("CPU time used during each kind of scenario, summed over the rounds (user+system, from /proc; %% of one core over the scenario's wall time). The benchmark process holds nats-server, the producers and the subscriber.")
@@ -246,9 +275,11 @@ func (b *bench) report(r *results) {
 	p("")
 	p("Bridge request time is measured by the bridge around its Centrifugo sender's `Send` (its JSON encoding of the batch, the HTTP round trip and the decoding of the replies).")
 	p("")
-	if len(r.jsTP) > 0 {
-		b.reportJetStream(p, r)
-	}
+}
+
+// reportProblems lists errors, reorderings, bridge trouble and subscriber
+// disconnects, if any.
+func reportProblems(p func(string, ...any), r *results) {
 	var notes []string
 	for _, s := range r.all() {
 		if s.errDetail != "" {
@@ -343,7 +374,7 @@ func (b *bench) reportJetStream(p func(string, ...any), r *results) {
 	_, bl := r.latency()
 	jl := merge("3c. jetstream latency", r.jsLat)
 	p("Latency at %s envelopes/s (table above): p50 %s ms, p99 %s ms through the jetstream bridge vs %s / %s ms through the core bridge. Peak RSS of the jetstream bridge: %s VmHWM (VmRSS at end %s).",
-		thousands(float64(c.rate)), ms(jl.pct(0.5)), ms(jl.pct(0.99)), ms(bl.pct(0.5)), ms(bl.pct(0.99)), mib(r.jsMem.hwm), mib(r.jsMem.rss))
+		thousands(float64(c.rate)), ms(jl.pct(0.5)), ms(jl.pct(0.99)), ms(bl.pct(0.5)), ms(bl.pct(0.99)), mib(r.jsMem.HWM), mib(r.jsMem.RSS))
 	p("")
 
 	tp := merge("2b. jetstream throughput", r.jsTP)

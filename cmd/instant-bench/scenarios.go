@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/instant-go/instant/internal/ids"
+	"github.com/instant-go/instant/internal/stack"
 )
 
 // errFailed marks a run that completed but failed its checks (exit 1).
@@ -123,9 +124,9 @@ type results struct {
 	directTP, bridgeTP   []*scenario // one per round
 	directLat, bridgeLat []*scenario // one per round
 	jsTP, jsLat          []*scenario // one per round, with -jetstream
-	bridgeMem            procMem
-	jsMem                procMem // the jetstream bridge's
-	jsState              jsState // stream and consumer after the run
+	bridgeMem            stack.ProcMem
+	jsMem                stack.ProcMem // the jetstream bridge's
+	jsState              jsState       // stream and consumer after the run
 	strays               int
 	disconnects          []string
 	bridgeExited         bool
@@ -213,8 +214,8 @@ func (r *results) verdict(strict bool) error {
 		if r.p99Delta() > targetP99Delta {
 			problems = append(problems, fmt.Sprintf("bridge adds %v to p99 > %v", r.p99Delta(), targetP99Delta))
 		}
-		if r.bridgeMem.hwm >= targetRSS {
-			problems = append(problems, fmt.Sprintf("bridge peak RSS %s >= 64 MiB", mib(r.bridgeMem.hwm)))
+		if r.bridgeMem.HWM >= targetRSS {
+			problems = append(problems, fmt.Sprintf("bridge peak RSS %s >= 64 MiB", mib(r.bridgeMem.HWM)))
 		}
 	}
 	if len(problems) > 0 {
@@ -230,7 +231,7 @@ func (b *bench) runScenarios(ctx context.Context) (*results, error) {
 
 	producers := make([]*natsProducer, b.cfg.publishers)
 	for i := range producers {
-		p, err := newNATSProducer(b.natsURL, fmt.Sprintf("instant-bench-producer-%d", i), b.cfg.inflight)
+		p, err := newNATSProducer(b.nats.URL(), fmt.Sprintf("instant-bench-producer-%d", i), b.cfg.inflight)
 		if err != nil {
 			return nil, err
 		}
@@ -238,31 +239,7 @@ func (b *bench) runScenarios(ctx context.Context) (*results, error) {
 		producers[i] = p
 	}
 	step := func(name string, f func() (*scenario, error)) (*scenario, error) {
-		if b.bridge.exited() {
-			res.bridgeExited = true
-			return nil, fmt.Errorf("bridge exited before %s:\n%s", name, b.bridge.logTail())
-		}
-		if b.jsBridge != nil && b.jsBridge.exited() {
-			res.bridgeExited = true
-			return nil, fmt.Errorf("jetstream bridge exited before %s:\n%s", name, b.jsBridge.logTail())
-		}
-		b.logf("%s", name)
-		_, before := b.sub.problems()
-		s, err := f()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		b.logf("  %d sent, %d delivered, %.0f msg/s, p50 %v p99 %v", s.sent, s.delivered, s.rate(), s.pct(0.5).Round(10*time.Microsecond), s.pct(0.99).Round(10*time.Microsecond))
-		if _, after := b.sub.problems(); len(after) > len(before) {
-			b.logf("  subscriber disconnected: %v", after[len(before):])
-		}
-		// Let the last scenario's garbage and sockets settle.
-		select {
-		case <-time.After(300 * time.Millisecond):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		return s, nil
+		return b.step(ctx, res, name, f)
 	}
 	warmups := []path{pathDirect, pathBridge}
 	if b.js != nil {
@@ -278,12 +255,63 @@ func (b *bench) runScenarios(ctx context.Context) (*results, error) {
 		}
 		res.warmup = append(res.warmup, s)
 	}
-	perRound := time.Duration(int64(b.cfg.duration) / int64(b.cfg.rounds))
-	type kind struct {
-		name string
-		dst  *[]*scenario
-		run  func(name string, tag int) (*scenario, error)
+	kinds := b.scenarioKinds(ctx, res, direct, producers)
+	for round := range b.cfg.rounds {
+		for i, k := range kinds {
+			name := fmt.Sprintf("%s (round %d)", k.name, round+1)
+			s, err := step(name, func() (*scenario, error) { return k.run(name, runTag(round, i, len(kinds))) })
+			if err != nil {
+				return nil, err
+			}
+			*k.dst = append(*k.dst, s)
+		}
 	}
+	if err := b.readFinalState(ctx, res); err != nil {
+		return nil, err
+	}
+	res.wall = time.Since(start)
+	return res, nil
+}
+
+// step runs one scenario f, unless a bridge has exited, and logs its outcome.
+func (b *bench) step(ctx context.Context, res *results, name string, f func() (*scenario, error)) (*scenario, error) {
+	if b.bridge.Exited() {
+		res.bridgeExited = true
+		return nil, fmt.Errorf("bridge exited before %s:\n%s", name, b.bridge.LogTail(4000))
+	}
+	if b.jsBridge != nil && b.jsBridge.Exited() {
+		res.bridgeExited = true
+		return nil, fmt.Errorf("jetstream bridge exited before %s:\n%s", name, b.jsBridge.LogTail(4000))
+	}
+	b.logf("%s", name)
+	_, before := b.sub.problems()
+	s, err := f()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	b.logf("  %d sent, %d delivered, %.0f msg/s, p50 %v p99 %v", s.sent, s.delivered, s.rate(), s.pct(0.5).Round(10*time.Microsecond), s.pct(0.99).Round(10*time.Microsecond))
+	if _, after := b.sub.problems(); len(after) > len(before) {
+		b.logf("  subscriber disconnected: %v", after[len(before):])
+	}
+	// Let the last scenario's garbage and sockets settle.
+	select {
+	case <-time.After(300 * time.Millisecond):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s, nil
+}
+
+// kind is one kind of scenario of a round; run runs it once.
+type kind struct {
+	name string
+	dst  *[]*scenario
+	run  func(name string, tag int) (*scenario, error)
+}
+
+// scenarioKinds are the scenarios of every round, in order.
+func (b *bench) scenarioKinds(ctx context.Context, res *results, direct directPayload, producers []*natsProducer) []kind {
+	perRound := time.Duration(int64(b.cfg.duration) / int64(b.cfg.rounds))
 	tp := func(name string, dst *[]*scenario, pa path) kind {
 		return kind{name, dst, func(name string, tag int) (*scenario, error) {
 			return b.throughput(ctx, name, tag, b.cfg.messages, pa, direct, producers)
@@ -305,43 +333,38 @@ func (b *bench) runScenarios(ctx context.Context) (*results, error) {
 			return b.jetstreamLatency(ctx, name, tag, perRound, direct)
 		}})
 	}
-	for round := range b.cfg.rounds {
-		for i, k := range kinds {
-			name := fmt.Sprintf("%s (round %d)", k.name, round+1)
-			s, err := step(name, func() (*scenario, error) { return k.run(name, runTag(round, i, len(kinds))) })
-			if err != nil {
-				return nil, err
-			}
-			*k.dst = append(*k.dst, s)
-		}
-	}
+	return kinds
+}
+
+// readFinalState reads, after the last scenario, the bridges' peak memory,
+// whether they still run, the jetstream state and the subscriber's problems.
+func (b *bench) readFinalState(ctx context.Context, res *results) error {
 	var err error
-	if res.bridgeMem, err = readProcMem(b.bridge.pid()); err != nil {
-		return nil, fmt.Errorf("bridge memory: %w", err)
+	if res.bridgeMem, err = stack.ReadProcMem(b.bridge.PID()); err != nil {
+		return fmt.Errorf("bridge memory: %w", err)
 	}
-	res.bridgeExited = b.bridge.exited()
+	res.bridgeExited = b.bridge.Exited()
 	if b.jsBridge != nil {
-		if res.jsMem, err = readProcMem(b.jsBridge.pid()); err != nil {
-			return nil, fmt.Errorf("jetstream bridge memory: %w", err)
+		if res.jsMem, err = stack.ReadProcMem(b.jsBridge.PID()); err != nil {
+			return fmt.Errorf("jetstream bridge memory: %w", err)
 		}
-		res.bridgeExited = res.bridgeExited || b.jsBridge.exited()
+		res.bridgeExited = res.bridgeExited || b.jsBridge.Exited()
 		res.jsState = b.js.state(ctx)
 	}
 	res.strays, res.disconnects = b.sub.problems()
-	res.wall = time.Since(start)
-	return res, nil
+	return nil
 }
 
 // measure wraps a scenario: CPU and counters of the bridge bp (nil for a
 // direct scenario: the core bridge's are read, and stay at zero) before and
 // after, the wait for deliveries, and the tally. With producers > 0 the
 // subscriber checks their order (see tally).
-func (b *bench) measure(ctx context.Context, s *scenario, bp *bridgeProc, run, total, producers int, send func() (firstSend time.Time, err error)) error {
+func (b *bench) measure(ctx context.Context, s *scenario, bp *stack.Bridge, run, total, producers int, send func() (firstSend time.Time, err error)) error {
 	if bp == nil {
 		bp = b.bridge
 	}
 	t := b.sub.expect(run, total, producers)
-	m0, err := bp.metrics()
+	m0, err := bridgeMetricsOf(bp)
 	if err != nil {
 		return fmt.Errorf("bridge metrics: %w", err)
 	}
@@ -349,9 +372,9 @@ func (b *bench) measure(ctx context.Context, s *scenario, bp *bridgeProc, run, t
 	if s.jetstream {
 		w0 = b.js.watch.snapshot()
 	}
-	c0, _ := connStatsOf(b.nats, bp.natsName)
-	wr0 := procWrites(bp.pid())
-	cpu0 := [3]time.Duration{procCPU(0), procCPU(b.cfPID), procCPU(bp.pid())}
+	c0, _ := connStatsOf(b.nats.Server(), bp.Name())
+	wr0 := stack.ProcWrites(bp.PID())
+	cpu0 := [3]time.Duration{stack.ProcCPU(0), stack.ProcCPU(b.cfPID), stack.ProcCPU(bp.PID())}
 	first, err := send()
 	if err != nil {
 		return err
@@ -363,8 +386,8 @@ func (b *bench) measure(ctx context.Context, s *scenario, bp *bridgeProc, run, t
 	if s.jetstream {
 		b.settleAcks(ctx, m0, w0, got.distinct, 5*time.Second)
 	}
-	s.cpuBench, s.cpuCF, s.cpuBridge = procCPU(0)-cpu0[0], procCPU(b.cfPID)-cpu0[1], procCPU(bp.pid())-cpu0[2]
-	m1, err := bp.metrics()
+	s.cpuBench, s.cpuCF, s.cpuBridge = stack.ProcCPU(0)-cpu0[0], stack.ProcCPU(b.cfPID)-cpu0[1], stack.ProcCPU(bp.PID())-cpu0[2]
+	m1, err := bridgeMetricsOf(bp)
 	if err != nil {
 		return fmt.Errorf("bridge metrics: %w", err)
 	}
@@ -372,12 +395,12 @@ func (b *bench) measure(ctx context.Context, s *scenario, bp *bridgeProc, run, t
 	if s.jetstream {
 		s.js = b.js.watch.snapshot().sub(w0)
 	}
-	if c1, err := connStatsOf(b.nats, bp.natsName); err == nil {
+	if c1, err := connStatsOf(b.nats.Server(), bp.Name()); err == nil {
 		s.conn = c1.sub(c0)
 	}
-	s.writes = procWrites(bp.pid()) - wr0
-	if mem, err := readProcMem(bp.pid()); err == nil {
-		s.bridgeHWM = mem.hwm
+	s.writes = stack.ProcWrites(bp.PID()) - wr0
+	if mem, err := stack.ReadProcMem(bp.PID()); err == nil {
+		s.bridgeHWM = mem.HWM
 	}
 	s.sent = total
 	s.delivered, s.dups, s.reordered = got.distinct, got.dups, got.reordered
@@ -398,7 +421,7 @@ func (b *bench) throughput(ctx context.Context, name string, run, total int, pa 
 	var (
 		errs    errorCounts
 		slowest maxDuration
-		bp      *bridgeProc
+		bp      *stack.Bridge
 	)
 	if pa == pathJetStream {
 		bp = b.jsBridge

@@ -18,7 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 
-	"github.com/instant-go/instant/internal/centrifugoproc"
+	"github.com/instant-go/instant/internal/stack"
 	"github.com/instant-go/instant/internal/testenv"
 )
 
@@ -177,11 +177,11 @@ func (c *composedCentrifugo) Stop() string { return c.stop() }
 
 func startComposedCentrifugo(tb testing.TB, c *composeFile, secrets map[string]string) *composedCentrifugo {
 	tb.Helper()
-	bin, err := centrifugoproc.Find()
+	bin, err := stack.FindCentrifugo()
 	if err != nil {
 		tb.Fatal(err) // never skip silently: the error says how to install it
 	}
-	port, err := centrifugoproc.FreePort()
+	port, err := stack.FreePort()
 	if err != nil {
 		tb.Fatal(err)
 	}

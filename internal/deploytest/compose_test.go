@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/instant-go/instant/internal/bridge"
-	"github.com/instant-go/instant/internal/centrifugoproc"
+	"github.com/instant-go/instant/internal/stack"
 	"github.com/instant-go/instant/internal/testenv"
 	"github.com/instant-go/instant/internal/tokensvc"
 )
@@ -32,7 +32,7 @@ func TestComposeServices(t *testing.T) {
 	for _, name := range serviceNames {
 		c.mustService(t, name)
 	}
-	if got, want := c.mustService(t, "centrifugo").Image, "centrifugo/centrifugo:"+centrifugoproc.Version; got != want {
+	if got, want := c.mustService(t, "centrifugo").Image, "centrifugo/centrifugo:"+stack.CentrifugoVersion; got != want {
 		t.Errorf("centrifugo image %q, want %q (the version the tests run against)", got, want)
 	}
 	if got, want := c.mustService(t, "nats").Image, "nats:2.11"; got != want {

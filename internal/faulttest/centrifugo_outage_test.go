@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/instant-go/instant/internal/dlq"
+	"github.com/instant-go/instant/internal/testenv"
 )
 
 // TestCentrifugoOutageBeyondRetryBudget stops Centrifugo for longer than
@@ -34,7 +33,7 @@ func TestCentrifugoOutageBeyondRetryBudget(t *testing.T) {
 	s.mustPublish("$users", ids, 0, 0)
 
 	var letters map[string][]dlq.Letter
-	eventually(t, 30*time.Second, "every envelope dead-lettered", func() error {
+	testenv.Eventually(t, 30*time.Second, func() error { // every envelope dead-lettered
 		var err error
 		if letters, err = s.letters(); err != nil {
 			return err
@@ -89,7 +88,7 @@ func TestCentrifugoOutageBeyondRetryBudget(t *testing.T) {
 	if err := s.cf.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p.waitReady(15 * time.Second)
+	waitReady(t, p, 15*time.Second)
 	r := s.subscribe("$users")
 	if got := r.distinct(); got != 0 {
 		t.Fatalf("received %d envelopes before the replay, want 0", got)
@@ -134,7 +133,7 @@ func TestCentrifugoShortOutage(t *testing.T) {
 	ids := makeIDs("e", 0, n)
 	up, down := ids[:100], ids[100:]
 	s.mustPublish("$users", up, 0, 0)
-	eventually(t, 20*time.Second, "the first 100 delivered", func() error {
+	testenv.Eventually(t, 20*time.Second, func() error { // the first 100 delivered
 		if got := early.distinct(); got < len(up) {
 			return fmt.Errorf("%d of %d", got, len(up))
 		}
@@ -149,7 +148,7 @@ func TestCentrifugoShortOutage(t *testing.T) {
 	if d := 3*time.Second - time.Since(stopAt); d > 0 {
 		time.Sleep(d) // the outage lasts 3 s
 	}
-	naks, err := p.metric("instant_bridge_jetstream_acks_total", `kind="nak"`)
+	naks, err := p.Metric("instant_bridge_jetstream_acks_total", `kind="nak"`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +161,7 @@ func TestCentrifugoShortOutage(t *testing.T) {
 	// subscriber connects, and resumed (SIGCONT) after: it then forwards
 	// with nobody watching missing a thing.
 	early.stopCounting() // it reconnects by itself after the restart: count only what it got before
-	p.signal(syscall.SIGSTOP)
+	signal(t, p, syscall.SIGSTOP)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := s.cf.Restart(ctx); err != nil {
@@ -170,7 +169,7 @@ func TestCentrifugoShortOutage(t *testing.T) {
 	}
 	outage := time.Since(stopAt)
 	late := s.subscribe("$users")
-	p.signal(syscall.SIGCONT)
+	signal(t, p, syscall.SIGCONT)
 
 	resumed := time.Now()
 	a := s.settle(ids, 30*time.Second, early, late)
@@ -187,7 +186,7 @@ func TestCentrifugoShortOutage(t *testing.T) {
 			break
 		}
 	}
-	redelivered, _ := p.metric("instant_bridge_jetstream_redeliveries_total", "")
+	redelivered, _ := p.Metric("instant_bridge_jetstream_redeliveries_total", "")
 	t.Logf("the bridge received %.0f redeliveries", redelivered)
 }
 
@@ -206,7 +205,7 @@ func TestCentrifugoHangs(t *testing.T) {
 		"INSTANT_JETSTREAM_MAX_DELIVER=30",
 		"INSTANT_JETSTREAM_BACKOFF=100ms,200ms,500ms,1s")...)
 	r := s.subscribe("$users")
-	pid := centrifugoPID(t, s)
+	pid := s.cf.PID()
 
 	const n = 200
 	ids := makeIDs("e", 0, n)
@@ -229,9 +228,9 @@ func TestCentrifugoHangs(t *testing.T) {
 	thaw()
 	hang := time.Since(frozenAt)
 	a := s.settle(ids, 30*time.Second, r)
-	requests, _ := p.metric("instant_bridge_centrifugo_requests_total", `result="error"`)
-	redelivered, _ := p.metric("instant_bridge_jetstream_redeliveries_total", "")
-	acks, _ := p.metric("instant_bridge_jetstream_acks_total", `kind="ack"`)
+	requests, _ := p.Metric("instant_bridge_centrifugo_requests_total", `result="error"`)
+	redelivered, _ := p.Metric("instant_bridge_jetstream_redeliveries_total", "")
+	acks, _ := p.Metric("instant_bridge_jetstream_acks_total", `kind="ack"`)
 	t.Logf("Centrifugo frozen %v: %v; %.0f failed requests, %.0f redeliveries, %.0f acks",
 		hang.Round(time.Millisecond), a, requests, redelivered, acks)
 	a.requireNoLoss(t)
@@ -244,27 +243,4 @@ func TestCentrifugoHangs(t *testing.T) {
 	if requests == 0 {
 		t.Error("no Centrifugo request failed: the hang did not exercise the retries")
 	}
-}
-
-// centrifugoPID finds the stack's Centrifugo process by its configuration
-// file, which is in the test's own temporary directory.
-func centrifugoPID(t *testing.T, s *stack) int {
-	t.Helper()
-	cfg := filepath.Join(s.cf.Options().Dir, "centrifugo.json")
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.Contains(string(cmdline), cfg) {
-			return pid
-		}
-	}
-	t.Fatalf("no Centrifugo process with %s found", cfg)
-	return 0
 }

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/instant-go/instant/internal/stack"
+	"github.com/instant-go/instant/internal/testenv"
 )
 
 // TestCoreModeSIGTERMDuringBurst sends a burst of requests (nats req) from
@@ -81,7 +84,7 @@ func TestCoreModeSIGTERMDuringBurst(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, 20*time.Second, "burst under way", func() error {
+	testenv.Eventually(t, 20*time.Second, func() error { // burst under way
 		mu.Lock()
 		defer mu.Unlock()
 		if len(okIDs) < 1000 {
@@ -93,8 +96,8 @@ func TestCoreModeSIGTERMDuringBurst(t *testing.T) {
 	termAt = time.Now()
 	okBefore := len(okIDs)
 	mu.Unlock()
-	p.signal(syscall.SIGTERM)
-	st := p.wait(shutdownTimeout + 5*time.Second)
+	signal(t, p, syscall.SIGTERM)
+	st := p.Wait(shutdownTimeout + 5*time.Second)
 	if st == nil {
 		t.Fatalf("bridge still running %v after SIGTERM (INSTANT_SHUTDOWN_TIMEOUT=%v)", shutdownTimeout+5*time.Second, shutdownTimeout)
 	}
@@ -124,7 +127,7 @@ func TestCoreModeSIGTERMDuringBurst(t *testing.T) {
 		t.Errorf("no request got no responders: the producers did not outlive the bridge")
 	}
 	var missing []string
-	err := waitFor(10*time.Second, func() error {
+	err := stack.Eventually(10*time.Second, func() error {
 		got := r.snapshot()
 		missing = missing[:0]
 		for id := range okIDs {

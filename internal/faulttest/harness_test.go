@@ -1,20 +1,14 @@
 package faulttest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -23,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/instant-go/instant/internal/centrifugoproc"
 	"github.com/instant-go/instant/internal/dlq"
+	"github.com/instant-go/instant/internal/stack"
 	"github.com/instant-go/instant/internal/testenv"
 	"github.com/instant-go/instant/internal/tokens"
 )
@@ -43,45 +37,30 @@ const channelsYAML = `channels:
     level: users
 `
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	binPath   string
-	buildErr  error
-)
+// bridgeBinary is ./cmd/bridge, built once per test run.
+var bridgeBinary = &stack.Binary{Package: stack.BridgePackage}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	_ = bridgeBinary.Close()
 	os.Exit(code)
 }
 
-// bridgeBinary builds ./cmd/bridge once per test run and returns its path.
-func bridgeBinary(tb testing.TB) string {
+// bridgePath builds the bridge binary the first time and returns its path.
+func bridgePath(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "instant-faulttest-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(buildDir, "bridge")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/bridge")
-		cmd.Dir = filepath.Join("..", "..") // the module root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/bridge: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	p, err := bridgeBinary.Path(ctx)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return binPath
+	return p
 }
 
-// stack is an embedded NATS, a real Centrifugo and a channels file; bridge
-// processes are started on it with startBridge.
-type stack struct {
+// harness is an embedded NATS, a real Centrifugo and a channels file;
+// bridge processes are started on it with startBridge.
+type harness struct {
 	t            *testing.T
 	nats         *testenv.NATS
 	cf           *testenv.Centrifugo
@@ -91,10 +70,10 @@ type stack struct {
 	js           jetstream.JetStream
 }
 
-func newStack(t *testing.T, channels string) *stack {
+func newStack(t *testing.T, channels string) *harness {
 	t.Helper()
-	bridgeBinary(t) // build before starting anything, so its time is not counted against the servers
-	s := &stack{t: t, nats: testenv.StartNATS(t), cf: testenv.StartCentrifugo(t)}
+	bridgePath(t) // build before starting anything, so its time is not counted against the servers
+	s := &harness{t: t, nats: testenv.StartNATS(t), cf: testenv.StartCentrifugo(t)}
 	s.channelsFile = filepath.Join(t.TempDir(), "channels.yaml")
 	s.writeChannels(channels)
 	var err error
@@ -110,7 +89,7 @@ func newStack(t *testing.T, channels string) *stack {
 
 // writeChannels replaces the channels file atomically (write, then rename),
 // as an operator's deploy would.
-func (s *stack) writeChannels(body string) {
+func (s *harness) writeChannels(body string) {
 	s.t.Helper()
 	tmp := s.channelsFile + ".tmp"
 	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
@@ -132,46 +111,11 @@ var jetstreamEnv = []string{
 	"INSTANT_RETRY_MAX_BACKOFF=50ms",
 }
 
-// bridgeProc is a bridge process owned by a test: killed at cleanup, its
-// output printed when the test failed.
-type bridgeProc struct {
-	t        *testing.T
-	name     string
-	cmd      *exec.Cmd
-	httpAddr string
-	logPath  string
-	done     chan struct{}
-	state    *os.ProcessState
-}
-
 // startBridge starts a bridge process with the stack's settings, then env
-// (KEY=VALUE, later ones win), and waits until its /readyz answers 200.
-func (s *stack) startBridge(name string, env ...string) *bridgeProc {
+// (KEY=VALUE, later ones win), and waits until its /readyz answers 200. It
+// is stopped at cleanup, its output logged when the test failed.
+func (s *harness) startBridge(name string, env ...string) *stack.Bridge {
 	s.t.Helper()
-	p := s.spawnBridge(name, env...)
-	p.waitReady(30 * time.Second)
-	return p
-}
-
-// spawnBridge starts a bridge process without waiting for it.
-func (s *stack) spawnBridge(name string, env ...string) *bridgeProc {
-	s.t.Helper()
-	t := s.t
-	port, err := centrifugoproc.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &bridgeProc{
-		t:        t,
-		name:     name,
-		httpAddr: "127.0.0.1:" + strconv.Itoa(port),
-		logPath:  filepath.Join(t.TempDir(), name+".log"),
-		done:     make(chan struct{}),
-	}
-	logFile, err := os.Create(p.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	vars := []string{
 		"INSTANT_NATS_URL=" + s.nats.URL(),
 		"INSTANT_NATS_NAME=" + name,
@@ -179,185 +123,42 @@ func (s *stack) spawnBridge(name string, env ...string) *bridgeProc {
 		"INSTANT_CENTRIFUGO_API_KEY=" + s.cf.APIKey,
 		"INSTANT_CENTRIFUGO_TIMEOUT=2s",
 		"INSTANT_CHANNELS_FILE=" + s.channelsFile,
-		"INSTANT_BRIDGE_HTTP_ADDR=" + p.httpAddr,
 		"INSTANT_LOG_LEVEL=warn",
 		"INSTANT_SHUTDOWN_TIMEOUT=10s",
 	}
-	p.cmd = exec.Command(bridgeBinary(t))
-	p.cmd.Env = append(inheritedEnv(), mergeEnv(vars, env)...)
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		_ = logFile.Close()
-		t.Fatalf("start bridge %s: %v", name, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		p.state = p.cmd.ProcessState
-		_ = logFile.Close()
-		close(p.done)
-	}()
-	t.Cleanup(p.cleanup)
-	return p
+	return testenv.StartBridge(s.t, stack.BridgeOptions{
+		Binary: bridgePath(s.t),
+		Name:   name,
+		Env:    append(vars, env...),
+	})
 }
 
-// inheritedEnv is the test's environment without any INSTANT_* variable, so
-// that a developer's settings cannot change the bridges under test.
-func inheritedEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "INSTANT_") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-// mergeEnv returns base with the KEY=VALUE pairs of over replacing or added.
-func mergeEnv(base, over []string) []string {
-	idx := map[string]int{}
-	out := append([]string(nil), base...)
-	for i, kv := range out {
-		k, _, _ := strings.Cut(kv, "=")
-		idx[k] = i
-	}
-	for _, kv := range over {
-		k, _, _ := strings.Cut(kv, "=")
-		if i, ok := idx[k]; ok {
-			out[i] = kv
-			continue
-		}
-		idx[k] = len(out)
-		out = append(out, kv)
-	}
-	return out
-}
-
-func (p *bridgeProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
+// signal sends sig to a bridge process, failing the test if it cannot.
+func signal(t *testing.T, p *stack.Bridge, sig syscall.Signal) {
+	t.Helper()
+	if err := p.Signal(sig); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// waitReady polls /readyz until it answers 200, failing the test when the
-// process exits or d passes.
-func (p *bridgeProc) waitReady(d time.Duration) {
-	p.t.Helper()
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(d)
-	last := "no answer"
-	for {
-		if p.exited() {
-			p.t.Fatalf("bridge %s exited during start (%s); output:\n%s", p.name, p.state, p.output())
-		}
-		resp, err := client.Get("http://" + p.httpAddr + "/readyz")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			last = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(body))
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("bridge %s not ready after %v: %s; output:\n%s", p.name, d, last, p.output())
-		}
-		time.Sleep(50 * time.Millisecond)
+// waitReady waits up to d for a bridge's /readyz to answer 200.
+func waitReady(t *testing.T, p *stack.Bridge, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := p.WaitReady(ctx); err != nil {
+		t.Fatal(err)
 	}
-}
-
-// signal sends sig to the process (its own process group).
-func (p *bridgeProc) signal(sig syscall.Signal) {
-	p.t.Helper()
-	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !p.exited() {
-		p.t.Fatalf("signal %s to bridge %s: %v", sig, p.name, err)
-	}
-}
-
-// wait waits up to d for the process to exit and returns its state, or nil.
-func (p *bridgeProc) wait(d time.Duration) *os.ProcessState {
-	select {
-	case <-p.done:
-		return p.state
-	case <-time.After(d):
-		return nil
-	}
-}
-
-// cleanup stops the process (SIGTERM, SIGKILL after a grace period) and
-// prints its output when the test failed.
-func (p *bridgeProc) cleanup() {
-	if !p.exited() {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGCONT) // in case a test left it frozen
-		if p.wait(12*time.Second) == nil {
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-	}
-	if p.t.Failed() {
-		p.t.Logf("bridge %s (%s) output:\n%s", p.name, p.state, p.output())
-	}
-}
-
-// output is the process's log, at most its last 64 KiB.
-func (p *bridgeProc) output() string {
-	b, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	if len(b) > 64<<10 {
-		b = append([]byte("…\n"), b[len(b)-64<<10:]...)
-	}
-	return string(b)
-}
-
-// metric sums the samples of one metric (every label set matching the
-// given label fragment, e.g. `kind="nak"`) from the process's /metrics.
-func (p *bridgeProc) metric(name, labels string) (float64, error) {
-	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get("http://" + p.httpAddr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		rest := line[len(name):]
-		if rest == "" || (rest[0] != ' ' && rest[0] != '{') || !strings.Contains(rest, labels) {
-			continue
-		}
-		f := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric line %q: %w", line, err)
-		}
-		sum += v
-	}
-	return sum, sc.Err()
 }
 
 // runCLI runs the bridge binary with args (e.g. dlq replay ...) against the
 // stack's NATS and returns its output.
-func (s *stack) runCLI(args ...string) (string, error) {
+func (s *harness) runCLI(args ...string) (string, error) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bridgeBinary(s.t), args...)
-	cmd.Env = append(inheritedEnv(), "INSTANT_NATS_URL="+s.nats.URL())
+	cmd := exec.CommandContext(ctx, bridgePath(s.t), args...)
+	cmd.Env = stack.ChildEnv("INSTANT_NATS_URL=" + s.nats.URL())
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -380,7 +181,7 @@ func makeIDs(prefix string, from, n int) []string {
 // pause between chunks (0: as fast as acks come back), and returns an error
 // unless every one was stored. The id is also the Nats-Msg-Id. It may run in
 // a goroutine of its own (one at a time).
-func (s *stack) publish(channel string, ids []string, chunk int, pause time.Duration) error {
+func (s *harness) publish(channel string, ids []string, chunk int, pause time.Duration) error {
 	if chunk <= 0 {
 		chunk = len(ids)
 	}
@@ -416,7 +217,7 @@ func (s *stack) publish(channel string, ids []string, chunk int, pause time.Dura
 }
 
 // mustPublish is publish that fails the test; call it from the test's goroutine.
-func (s *stack) mustPublish(channel string, ids []string, chunk int, pause time.Duration) {
+func (s *harness) mustPublish(channel string, ids []string, chunk int, pause time.Duration) {
 	s.t.Helper()
 	if err := s.publish(channel, ids, chunk, pause); err != nil {
 		s.t.Fatal(err)
@@ -426,7 +227,7 @@ func (s *stack) mustPublish(channel string, ids []string, chunk int, pause time.
 // publishRetrying stores one envelope, retrying (with the same Nats-Msg-Id,
 // so JetStream deduplicates) until it is stored or d passes; it returns the
 // number of failed attempts.
-func (s *stack) publishRetrying(channel, id string, d time.Duration) (int, error) {
+func (s *harness) publishRetrying(channel, id string, d time.Duration) (int, error) {
 	deadline := time.Now().Add(d)
 	failed := 0
 	for {
@@ -448,7 +249,7 @@ func (s *stack) publishRetrying(channel, id string, d time.Duration) (int, error
 
 // logLeftovers logs the consumer's state and the envelopes still in the
 // stream, to tell a lost ack from a retention inconsistency of the server.
-func (s *stack) logLeftovers() {
+func (s *harness) logLeftovers() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if c, err := s.js.Consumer(ctx, envelopeStream, consumerName); err == nil {
@@ -476,7 +277,7 @@ func (s *stack) logLeftovers() {
 
 // streamMsgs is the number of envelopes left in the envelope stream (a
 // work queue: acked and terminated ones are removed).
-func (s *stack) streamMsgs() (uint64, error) {
+func (s *harness) streamMsgs() (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	st, err := s.js.Stream(ctx, envelopeStream)
@@ -492,7 +293,7 @@ func (s *stack) streamMsgs() (uint64, error) {
 
 // ackPending is the number of envelopes the bridges' consumer was handed
 // and has not acked yet.
-func (s *stack) ackPending() (int, error) {
+func (s *harness) ackPending() (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, err := s.js.Consumer(ctx, envelopeStream, consumerName)
@@ -507,7 +308,7 @@ func (s *stack) ackPending() (int, error) {
 }
 
 // letters lists every dead letter, by envelope id.
-func (s *stack) letters() (map[string][]dlq.Letter, error) {
+func (s *harness) letters() (map[string][]dlq.Letter, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st, err := dlq.Open(ctx, s.nc, deadLetters)
@@ -544,7 +345,7 @@ type receiver struct {
 
 // subscribe connects a websocket client as user "u", subscribes it to
 // channels, and counts what it receives until the test ends.
-func (s *stack) subscribe(channels ...string) *receiver {
+func (s *harness) subscribe(channels ...string) *receiver {
 	s.t.Helper()
 	conn, _, err := s.signer.Connection("u", nil, 5*time.Minute)
 	if err != nil {
@@ -614,19 +415,6 @@ func (r *receiver) snapshot() map[string]int {
 	return out
 }
 
-// waitFor polls until cond returns nil or d passes, and returns the last
-// error (nil when cond held).
-func waitFor(d time.Duration, cond func() error) error {
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // account is where every published id ended up.
 type account struct {
 	published    int
@@ -649,7 +437,7 @@ func (a *account) String() string {
 // receivers or dead-lettered and the envelope stream is empty, then waits
 // briefly for late duplicates and returns the account. It does not fail the
 // test: the caller checks what it expects.
-func (s *stack) settle(ids []string, d time.Duration, rs ...*receiver) *account {
+func (s *harness) settle(ids []string, d time.Duration, rs ...*receiver) *account {
 	s.t.Helper()
 	a := &account{published: len(ids)}
 	collect := func() error {
@@ -677,8 +465,8 @@ func (s *stack) settle(ids []string, d time.Duration, rs ...*receiver) *account 
 		}
 		return nil
 	}
-	if err := waitFor(d, collect); err != nil {
-		s.t.Logf("not settled after %v: %v", d, err)
+	if err := stack.Eventually(d, collect); err != nil {
+		s.t.Logf("not settled: %v", err)
 		s.logLeftovers()
 		return a.finish(ids)
 	}
@@ -735,14 +523,3 @@ func head(s []string, n int) []string {
 	}
 	return s
 }
-
-// eventually is testenv.Eventually with the test's name in the message.
-func eventually(t *testing.T, d time.Duration, what string, cond func() error) {
-	t.Helper()
-	if err := waitFor(d, cond); err != nil {
-		t.Fatalf("%s: not done after %v: %v", what, d, err)
-	}
-}
-
-// errNotYet is the error of a condition that does not hold yet.
-var errNotYet = errors.New("not yet")

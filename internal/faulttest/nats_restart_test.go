@@ -1,10 +1,13 @@
 package faulttest
 
 import (
+	"errors"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/instant-go/instant/internal/testenv"
 )
 
 // TestNATSRestart restarts the NATS server (same port, same JetStream
@@ -27,12 +30,12 @@ func TestNATSRestart(t *testing.T) {
 	// a backlog when NATS restarts: it is resumed, and NATS restarts as soon
 	// as the first envelope arrived, with most of the batch delivered to the
 	// bridge or waiting in the stream, not yet acked.
-	p.signal(syscall.SIGSTOP)
+	signal(t, p, syscall.SIGSTOP)
 	s.mustPublish("$users", before, 0, 0)
-	p.signal(syscall.SIGCONT)
-	eventually(t, 20*time.Second, "forwarding resumed", func() error {
+	signal(t, p, syscall.SIGCONT)
+	testenv.Eventually(t, 20*time.Second, func() error { // forwarding resumed
 		if r.distinct() == 0 {
-			return errNotYet
+			return errors.New("nothing delivered since the bridge was resumed")
 		}
 		return nil
 	})
@@ -91,7 +94,7 @@ func TestNATSRestart(t *testing.T) {
 	if len(a.deadLettered) > 0 {
 		t.Errorf("%d envelopes dead-lettered, want none (Centrifugo was up throughout)", len(a.deadLettered))
 	}
-	if v, err := p.metric("instant_bridge_jetstream_redeliveries_total", ""); err == nil {
+	if v, err := p.Metric("instant_bridge_jetstream_redeliveries_total", ""); err == nil {
 		t.Logf("the bridge received %.0f redeliveries", v)
 	}
 }

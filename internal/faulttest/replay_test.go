@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/instant-go/instant/internal/testenv"
 )
 
 // TestReplayAfterChannelFixed publishes to a channel missing from the
@@ -23,7 +25,7 @@ func TestReplayAfterChannelFixed(t *testing.T) {
 	const n = 50
 	ids := makeIDs("later", 0, n)
 	s.mustPublish("$later", ids, 0, 0)
-	eventually(t, 20*time.Second, "every envelope dead-lettered", func() error {
+	testenv.Eventually(t, 20*time.Second, func() error { // every envelope dead-lettered
 		letters, err := s.letters()
 		if err != nil {
 			return err
@@ -47,10 +49,10 @@ func TestReplayAfterChannelFixed(t *testing.T) {
 		t.Fatalf("$later received %d publications before it was in the channels file", got)
 	}
 
-	reloads := strings.Count(p.output(), `"msg":"reloaded"`)
+	reloads := strings.Count(p.LogTail(64<<10), `"msg":"reloaded"`)
 	s.writeChannels(channelsYAML + "  - name: $later\n    level: users\n")
-	eventually(t, 10*time.Second, "channels file reloaded", func() error {
-		if strings.Count(p.output(), `"msg":"reloaded"`) <= reloads {
+	testenv.Eventually(t, 10*time.Second, func() error { // channels file reloaded
+		if strings.Count(p.LogTail(64<<10), `"msg":"reloaded"`) <= reloads {
 			return fmt.Errorf("no reload logged by the bridge yet")
 		}
 		return nil

@@ -5,6 +5,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/instant-go/instant/internal/stack"
+	"github.com/instant-go/instant/internal/testenv"
 )
 
 // TestReplicaKilledMidStream runs three bridge replicas on the shared
@@ -14,7 +17,7 @@ import (
 // allowed and counted, losses are not).
 func TestReplicaKilledMidStream(t *testing.T) {
 	s := newStack(t, channelsYAML)
-	replicas := make([]*bridgeProc, 3)
+	replicas := make([]*stack.Bridge, 3)
 	for i := range replicas {
 		replicas[i] = s.startBridge(fmt.Sprintf("replica-%d", i), jetstreamEnv...)
 	}
@@ -28,7 +31,7 @@ func TestReplicaKilledMidStream(t *testing.T) {
 		published <- s.publish("$users", ids, 50, 50*time.Millisecond)
 	}()
 	start := time.Now()
-	eventually(t, 30*time.Second, "a third delivered", func() error {
+	testenv.Eventually(t, 30*time.Second, func() error { // a third delivered
 		if got := r.distinct(); got < n/3 {
 			return fmt.Errorf("%d of %d delivered", got, n)
 		}
@@ -39,11 +42,11 @@ func TestReplicaKilledMidStream(t *testing.T) {
 	// taking part in the stream.
 	victim, best := replicas[0], -1.0
 	for _, p := range replicas {
-		v, err := p.metric("instant_bridge_envelopes_total", `outcome="forwarded"`)
+		v, err := p.Metric("instant_bridge_envelopes_total", `outcome="forwarded"`)
 		if err != nil {
-			t.Fatalf("metrics of %s: %v", p.name, err)
+			t.Fatalf("metrics of %s: %v", p.Name(), err)
 		}
-		t.Logf("%s forwarded %.0f before the kill", p.name, v)
+		t.Logf("%s forwarded %.0f before the kill", p.Name(), v)
 		if v > best {
 			victim, best = p, v
 		}
@@ -51,9 +54,9 @@ func TestReplicaKilledMidStream(t *testing.T) {
 	// Freeze it first until the server has handed it envelopes it will never
 	// ack (they pile up on its pull request while it is stopped), so that
 	// the kill certainly leaves work for the others to take over.
-	victim.signal(syscall.SIGSTOP)
+	signal(t, victim, syscall.SIGSTOP)
 	var held int
-	eventually(t, 5*time.Second, "envelopes held by the frozen replica", func() error {
+	testenv.Eventually(t, 5*time.Second, func() error { // envelopes held by the frozen replica
 		var err error
 		if held, err = s.ackPending(); err != nil {
 			return err
@@ -64,16 +67,16 @@ func TestReplicaKilledMidStream(t *testing.T) {
 		return nil
 	})
 	deliveredAtKill := r.distinct()
-	victim.signal(syscall.SIGKILL)
-	st := victim.wait(5 * time.Second)
+	signal(t, victim, syscall.SIGKILL)
+	st := victim.Wait(5 * time.Second)
 	if st == nil {
-		t.Fatalf("%s still running 5s after SIGKILL", victim.name)
+		t.Fatalf("%s still running 5s after SIGKILL", victim.Name())
 	}
 	if ws, ok := st.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("%s ended with %s, want killed by SIGKILL", victim.name, st)
+		t.Fatalf("%s ended with %s, want killed by SIGKILL", victim.Name(), st)
 	}
 	t.Logf("killed %s after %v with %d of %d delivered and %d envelopes delivered to bridges and not acked",
-		victim.name, time.Since(start).Round(time.Millisecond), deliveredAtKill, n, held)
+		victim.Name(), time.Since(start).Round(time.Millisecond), deliveredAtKill, n, held)
 
 	select {
 	case err := <-published:
@@ -94,9 +97,9 @@ func TestReplicaKilledMidStream(t *testing.T) {
 		if p == victim {
 			continue
 		}
-		v, err := p.metric("instant_bridge_jetstream_redeliveries_total", "")
+		v, err := p.Metric("instant_bridge_jetstream_redeliveries_total", "")
 		if err != nil {
-			t.Fatalf("metrics of %s: %v", p.name, err)
+			t.Fatalf("metrics of %s: %v", p.Name(), err)
 		}
 		redelivered += v
 	}

@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/instant-go/instant/internal/testenv"
 )
 
 // TestJetStreamSIGTERMAcksInFlight SIGTERMs a jetstream-mode bridge while it
@@ -28,18 +30,18 @@ func TestJetStreamSIGTERMAcksInFlight(t *testing.T) {
 
 	const n = 3000
 	ids := makeIDs("e", 0, n)
-	first.signal(syscall.SIGSTOP) // a backlog: the whole batch is stored before it forwards any
+	signal(t, first, syscall.SIGSTOP) // a backlog: the whole batch is stored before it forwards any
 	s.mustPublish("$users", ids, 0, 0)
-	first.signal(syscall.SIGCONT)
-	eventually(t, 20*time.Second, "forwarding under way", func() error {
+	signal(t, first, syscall.SIGCONT)
+	testenv.Eventually(t, 20*time.Second, func() error { // forwarding under way
 		if got := r.distinct(); got < n/10 {
 			return fmt.Errorf("%d of %d delivered", got, n)
 		}
 		return nil
 	})
 	termAt := time.Now()
-	first.signal(syscall.SIGTERM)
-	st := first.wait(15 * time.Second)
+	signal(t, first, syscall.SIGTERM)
+	st := first.Wait(15 * time.Second)
 	if st == nil {
 		t.Fatal("bridge still running 15s after SIGTERM")
 	}
@@ -73,7 +75,7 @@ func TestJetStreamSIGTERMAcksInFlight(t *testing.T) {
 	if a.duplicates > 0 {
 		t.Errorf("%d duplicate publications, want none after a graceful shutdown", a.duplicates)
 	}
-	redelivered, err := second.metric("instant_bridge_jetstream_redeliveries_total", "")
+	redelivered, err := second.Metric("instant_bridge_jetstream_redeliveries_total", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/instant-go/instant/internal/channelsfile"
+	"github.com/instant-go/instant/internal/testenv"
 	"github.com/instant-go/instant/pkg/acl"
 )
 
@@ -28,21 +29,6 @@ func parseText(name string, data []byte) (string, error) {
 		return "", fmt.Errorf("%s: bad contents %q", name, s)
 	}
 	return s, nil
-}
-
-func eventually(tb testing.TB, timeout time.Duration, check func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func writeFile(tb testing.TB, path, data string) {
@@ -94,7 +80,7 @@ func startWatch[T any](tb testing.TB, f *File[T], logs *observer.ObservedLogs) {
 			tb.Error("Watch did not return after cancel")
 		}
 	})
-	eventually(tb, 5*time.Second, func() error {
+	testenv.Eventually(tb, 5*time.Second, func() error {
 		select {
 		case err := <-done:
 			tb.Fatalf("Watch returned early: %v", err)
@@ -176,8 +162,8 @@ func TestWatchWrite(t *testing.T) {
 	startWatch(t, f, logs)
 
 	writeFile(t, path, "two")
-	eventually(t, 5*time.Second, wantCurrent(f, "two"))
-	eventually(t, 5*time.Second, logged(logs, zapcore.InfoLevel, "reloaded"))
+	testenv.Eventually(t, 5*time.Second, wantCurrent(f, "two"))
+	testenv.Eventually(t, 5*time.Second, logged(logs, zapcore.InfoLevel, "reloaded"))
 	if e := logs.FilterMessage("reloaded").All()[0]; e.ContextMap()["path"] != path {
 		t.Errorf("reloaded log fields = %v, want path %s", e.ContextMap(), path)
 	}
@@ -194,12 +180,12 @@ func TestWatchBadFileKeepsOldValue(t *testing.T) {
 	startWatch(t, f, logs)
 
 	writeFile(t, path, "bad")
-	eventually(t, 5*time.Second, logged(logs, zapcore.ErrorLevel, "reload failed, keeping the previous version"))
+	testenv.Eventually(t, 5*time.Second, logged(logs, zapcore.ErrorLevel, "reload failed, keeping the previous version"))
 	if got := f.Current(); got != "one" {
 		t.Errorf("after a bad file Current = %q, want one", got)
 	}
 	writeFile(t, path, "two")
-	eventually(t, 5*time.Second, wantCurrent(f, "two"))
+	testenv.Eventually(t, 5*time.Second, wantCurrent(f, "two"))
 }
 
 func TestWatchRenameSwap(t *testing.T) {
@@ -219,7 +205,7 @@ func TestWatchRenameSwap(t *testing.T) {
 		if err := os.Rename(tmp, path); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 5*time.Second, wantCurrent(f, v))
+		testenv.Eventually(t, 5*time.Second, wantCurrent(f, v))
 	}
 }
 
@@ -259,7 +245,7 @@ func TestWatchConfigMapSwap(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "..2026_01_01")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, wantCurrent(f, "two"))
+	testenv.Eventually(t, 5*time.Second, wantCurrent(f, "two"))
 }
 
 // signalSetup makes a file that Watch cannot see change: the watched path
@@ -290,8 +276,8 @@ func TestWatchSignalChannel(t *testing.T) {
 
 	writeFile(t, target, "two")
 	sigs <- syscall.SIGHUP
-	eventually(t, 5*time.Second, wantCurrent(f, "two"))
-	eventually(t, 5*time.Second, logged(logs, zapcore.InfoLevel, "reload requested"))
+	testenv.Eventually(t, 5*time.Second, wantCurrent(f, "two"))
+	testenv.Eventually(t, 5*time.Second, logged(logs, zapcore.InfoLevel, "reload requested"))
 }
 
 // TestWatchSIGHUP sends a real SIGHUP to the test process, only while Watch
@@ -310,7 +296,7 @@ func TestWatchSIGHUP(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, wantCurrent(f, "two"))
+	testenv.Eventually(t, 5*time.Second, wantCurrent(f, "two"))
 }
 
 func TestWatchTwice(t *testing.T) {
@@ -355,13 +341,13 @@ func TestChannelsFile(t *testing.T) {
 	startWatch(t, f, logs)
 
 	writeFile(t, path, "channels:\n  - name: public\n    level: public\n  - name: $staff\n    level: staff\n")
-	eventually(t, 5*time.Second, func() error {
+	testenv.Eventually(t, 5*time.Second, func() error {
 		if n := f.Current().Len(); n != 2 {
 			return fmt.Errorf("Current().Len() = %d, want 2", n)
 		}
 		return nil
 	})
-	eventually(t, 5*time.Second, func() error {
+	testenv.Eventually(t, 5*time.Second, func() error {
 		for _, e := range logs.FilterMessage("reloaded").All() {
 			if e.ContextMap()["entries"] == int64(2) {
 				return nil

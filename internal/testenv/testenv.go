@@ -1,97 +1,69 @@
-// Package testenv starts the real components that integration tests run
-// against: an embedded NATS server with JetStream and a Centrifugo process.
-// Everything it starts is stopped by tb.Cleanup.
+// Package testenv is internal/stack for tests: it starts an embedded NATS
+// server, a Centrifugo process and bridge processes, fails the test when
+// they do not start, and stops them with tb.Cleanup.
 package testenv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/instant-go/instant/internal/centrifugoproc"
+	"github.com/instant-go/instant/internal/stack"
 )
 
 // Secret returns a random hex string for test keys.
 func Secret(tb testing.TB) string {
 	tb.Helper()
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		tb.Fatal(err)
-	}
-	return hex.EncodeToString(b)
+	return stack.Secret(16)
 }
 
 // NATS is an embedded nats-server.
 type NATS struct {
-	Server   *server.Server
+	Server   *server.Server // the running server; replaced by Restart
 	StoreDir string
-	opts     server.Options
+	n        *stack.NATS
 }
-
-// URL is the client URL of the server.
-func (n *NATS) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.opts.Port) }
 
 // StartNATS starts an embedded nats-server on a free port with JetStream
 // stored in a temporary directory; mod may change the options (users,
 // permissions).
 func StartNATS(tb testing.TB, mod ...func(*server.Options)) *NATS {
 	tb.Helper()
-	n := &NATS{StoreDir: tb.TempDir()}
-	n.opts = server.Options{
-		Host:       "127.0.0.1",
-		Port:       -1,
+	n, err := stack.StartNATS(stack.NATSOptions{
 		JetStream:  true,
-		StoreDir:   n.StoreDir,
-		NoLog:      true,
-		NoSigs:     true,
+		StoreDir:   tb.TempDir(),
 		MaxPayload: 8 << 20,
+		Configure: func(o *server.Options) {
+			for _, m := range mod {
+				m(o)
+			}
+		},
+	})
+	if err != nil {
+		tb.Fatal(err)
 	}
-	for _, m := range mod {
-		m(&n.opts)
-	}
-	n.start(tb)
-	n.opts.Port = n.Server.Addr().(*net.TCPAddr).Port
-	tb.Cleanup(n.Shutdown)
-	return n
+	tb.Cleanup(n.Stop)
+	return &NATS{Server: n.Server(), StoreDir: n.StoreDir(), n: n}
 }
 
-func (n *NATS) start(tb testing.TB) {
-	tb.Helper()
-	opts := n.opts
-	s, err := server.NewServer(&opts)
-	if err != nil {
-		tb.Fatalf("nats-server: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		tb.Fatal("nats-server did not become ready in 10s")
-	}
-	n.Server = s
-}
+// URL is the client URL of the server.
+func (n *NATS) URL() string { return n.n.URL() }
 
 // Shutdown stops the server (idempotent).
-func (n *NATS) Shutdown() {
-	if n.Server != nil {
-		n.Server.Shutdown()
-		n.Server.WaitForShutdown()
-	}
-}
+func (n *NATS) Shutdown() { n.n.Stop() }
 
 // Restart stops the server and starts it again on the same port with the
 // same storage directory.
 func (n *NATS) Restart(tb testing.TB) {
 	tb.Helper()
-	n.Shutdown()
-	n.start(tb)
+	if err := n.n.Restart(); err != nil {
+		tb.Fatal(err)
+	}
+	n.Server = n.n.Server()
 }
 
 // Connect opens a client connection closed at cleanup.
@@ -107,7 +79,7 @@ func (n *NATS) Connect(tb testing.TB, opts ...nats.Option) *nats.Conn {
 
 // Centrifugo is a real Centrifugo process for a test.
 type Centrifugo struct {
-	*centrifugoproc.Server
+	*stack.Centrifugo
 	APIKey     string
 	HMACSecret string
 }
@@ -115,13 +87,13 @@ type Centrifugo struct {
 // StartCentrifugo starts Centrifugo on a free port. It fails the test, with
 // the command to install it, when the binary is missing: integration tests
 // never skip silently.
-func StartCentrifugo(tb testing.TB, mod ...func(*centrifugoproc.Options)) *Centrifugo {
+func StartCentrifugo(tb testing.TB, mod ...func(*stack.CentrifugoOptions)) *Centrifugo {
 	tb.Helper()
-	bin, err := centrifugoproc.Find()
+	bin, err := stack.FindCentrifugo()
 	if err != nil {
 		tb.Fatalf("integration tests need the real Centrifugo: %v", err)
 	}
-	opts := centrifugoproc.Options{
+	opts := stack.CentrifugoOptions{
 		Binary:     bin,
 		Dir:        tb.TempDir(),
 		APIKey:     Secret(tb),
@@ -132,30 +104,53 @@ func StartCentrifugo(tb testing.TB, mod ...func(*centrifugoproc.Options)) *Centr
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := centrifugoproc.Start(ctx, opts)
+	s, err := stack.StartCentrifugo(ctx, opts)
 	if err != nil {
 		tb.Fatalf("start centrifugo: %v", err)
 	}
 	tb.Cleanup(func() { _ = s.Stop() })
-	return &Centrifugo{Server: s, APIKey: opts.APIKey, HMACSecret: opts.HMACSecret}
+	return &Centrifugo{Centrifugo: s, APIKey: opts.APIKey, HMACSecret: opts.HMACSecret}
 }
 
-// Eventually polls f until it returns nil or the deadline passes, then fails
-// the test with f's last error.
+// bridgeStopGrace is how long cleanup lets a bridge finish after SIGTERM.
+const bridgeStopGrace = 12 * time.Second
+
+// StartBridge starts a bridge process and waits until it is ready (see
+// stack.StartBridge); its output goes to a file in a temporary directory
+// when o.LogPath is empty. At cleanup it is stopped and, when the test
+// failed, its output is logged.
+func StartBridge(tb testing.TB, o stack.BridgeOptions) *stack.Bridge {
+	tb.Helper()
+	if o.LogPath == "" {
+		name := o.Name
+		if name == "" {
+			name = "bridge"
+		}
+		o.LogPath = filepath.Join(tb.TempDir(), name+".log")
+	}
+	b, err := stack.StartBridge(context.Background(), o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := b.Stop(bridgeStopGrace); err != nil {
+			tb.Log(err)
+		}
+		if tb.Failed() {
+			tb.Logf("bridge %s (%s) output:\n%s", b.Name(), b.State(), b.LogTail(64<<10))
+		}
+	})
+	return b
+}
+
+// Eventually polls f until it returns nil or d passes, then fails the test
+// with f's last error.
 func Eventually(tb testing.TB, d time.Duration, f func() error) {
 	tb.Helper()
-	deadline := time.Now().Add(d)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("not true after %v: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := stack.Eventually(d, f); err != nil {
+		tb.Fatal(err)
 	}
 }
 
 // ErrNotYet is a convenience error for Eventually conditions.
-var ErrNotYet = errors.New("not yet")
+var ErrNotYet = stack.ErrNotYet

@@ -20,7 +20,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/instant-go/instant/internal/centrifugoproc"
+	"github.com/instant-go/instant/internal/stack"
 	"github.com/instant-go/instant/internal/testenv"
 	"github.com/instant-go/instant/internal/tokensvc"
 )
@@ -151,7 +151,7 @@ func TestMainServes(t *testing.T) {
 	if err := os.WriteFile(channels, []byte(channelsYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port, err := centrifugoproc.FreePort()
+	port, err := stack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,4 @@
-// Package centrifugoproc runs a real Centrifugo server as a child process.
-// The integration tests and the local development stack use it; production
-// deployments run Centrifugo themselves.
-package centrifugoproc
+package stack
 
 import (
 	"bytes"
@@ -9,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,24 +17,24 @@ import (
 	"time"
 )
 
-// Version is the Centrifugo release Instant is tested against.
-const Version = "v6.9.1"
+// CentrifugoVersion is the Centrifugo release Instant is tested against.
+const CentrifugoVersion = "v6.9.1"
 
-// InstallCommand is what a developer runs to get the Centrifugo binary.
-const InstallCommand = "go install github.com/centrifugal/centrifugo/v6@" + Version + "   (or: make centrifugo)"
+// CentrifugoInstallCommand is what a developer runs to get the Centrifugo binary.
+const CentrifugoInstallCommand = "go install github.com/centrifugal/centrifugo/v6@" + CentrifugoVersion + "   (or: make centrifugo)"
 
-// ErrNotFound means no Centrifugo binary could be found.
-var ErrNotFound = errors.New("centrifugo binary not found")
+// ErrCentrifugoNotFound means no Centrifugo binary could be found.
+var ErrCentrifugoNotFound = errors.New("centrifugo binary not found")
 
-// Find returns the path of the Centrifugo binary: $INSTANT_CENTRIFUGO_BIN,
+// FindCentrifugo returns the path of the Centrifugo binary: $INSTANT_CENTRIFUGO_BIN,
 // then $GOBIN/centrifugo, $GOPATH/bin/centrifugo (as go install puts it),
 // then centrifugo on $PATH. The error says how to install it.
-func Find() (string, error) {
+func FindCentrifugo() (string, error) {
 	if p := os.Getenv("INSTANT_CENTRIFUGO_BIN"); p != "" {
 		if isExecutable(p) {
 			return p, nil
 		}
-		return "", fmt.Errorf("%w: INSTANT_CENTRIFUGO_BIN=%q is not an executable file; install it with: %s", ErrNotFound, p, InstallCommand)
+		return "", fmt.Errorf("%w: INSTANT_CENTRIFUGO_BIN=%q is not an executable file; install it with: %s", ErrCentrifugoNotFound, p, CentrifugoInstallCommand)
 	}
 	var candidates []string
 	if gobin := goEnv("GOBIN"); gobin != "" {
@@ -58,7 +54,7 @@ func Find() (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("%w (looked in %s and $PATH); install Centrifugo %s with: %s",
-		ErrNotFound, strings.Join(candidates, ", "), Version, InstallCommand)
+		ErrCentrifugoNotFound, strings.Join(candidates, ", "), CentrifugoVersion, CentrifugoInstallCommand)
 }
 
 func goEnv(name string) string {
@@ -77,9 +73,9 @@ func isExecutable(p string) bool {
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
 
-// Options configure a Centrifugo process.
-type Options struct {
-	Binary     string // from Find when empty
+// CentrifugoOptions configure a Centrifugo process.
+type CentrifugoOptions struct {
+	Binary     string // from FindCentrifugo when empty
 	Dir        string // working directory for the config file and log; required
 	Port       int    // 0 picks a free port
 	APIKey     string // HTTP API key; required
@@ -93,13 +89,18 @@ type Options struct {
 	// AllowAnonymous lets clients connect without a token.
 	AllowAnonymous bool
 	LogLevel       string // default "error"
+	// Env are extra KEY=VALUE in the process's environment, which it
+	// inherits otherwise (Centrifugo reads CENTRIFUGO_* options from it).
+	Env []string
 	// Stdout receives the process's output; default a file "centrifugo.log" in Dir.
 	Stdout *os.File
 }
 
-// Server is a running (or stopped) Centrifugo process.
-type Server struct {
-	opts    Options
+// Centrifugo is a real Centrifugo server running (or stopped) as a child
+// process in its own process group; production deployments run Centrifugo
+// themselves.
+type Centrifugo struct {
+	opts    CentrifugoOptions
 	cfgPath string
 
 	mu   sync.Mutex
@@ -107,14 +108,14 @@ type Server struct {
 	done chan struct{}
 }
 
-// Start writes the configuration and starts Centrifugo, waiting until its
-// HTTP API answers.
-func Start(ctx context.Context, opts Options) (*Server, error) {
+// StartCentrifugo writes the configuration and starts Centrifugo, waiting
+// until its HTTP API answers. The owner stops it with Stop.
+func StartCentrifugo(ctx context.Context, opts CentrifugoOptions) (*Centrifugo, error) {
 	if opts.Dir == "" || opts.APIKey == "" || opts.HMACSecret == "" {
-		return nil, errors.New("centrifugoproc: Dir, APIKey and HMACSecret are required")
+		return nil, errors.New("stack: CentrifugoOptions.Dir, APIKey and HMACSecret are required")
 	}
 	if opts.Binary == "" {
-		bin, err := Find()
+		bin, err := FindCentrifugo()
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +140,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.LogLevel == "" {
 		opts.LogLevel = "error"
 	}
-	s := &Server{opts: opts, cfgPath: filepath.Join(opts.Dir, "centrifugo.json")}
+	s := &Centrifugo{opts: opts, cfgPath: filepath.Join(opts.Dir, "centrifugo.json")}
 	if err := os.WriteFile(s.cfgPath, s.config(), 0o600); err != nil {
 		return nil, fmt.Errorf("write centrifugo config: %w", err)
 	}
@@ -149,7 +150,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) config() []byte {
+func (s *Centrifugo) config() []byte {
 	cfg := map[string]any{
 		"http_server": map[string]any{"address": "127.0.0.1", "port": s.opts.Port},
 		"http_api":    map[string]any{"key": s.opts.APIKey},
@@ -172,28 +173,28 @@ func (s *Server) config() []byte {
 }
 
 // Port is the HTTP port Centrifugo listens on.
-func (s *Server) Port() int { return s.opts.Port }
+func (s *Centrifugo) Port() int { return s.opts.Port }
 
 // URL is the base HTTP URL, e.g. http://127.0.0.1:41234.
-func (s *Server) URL() string { return "http://127.0.0.1:" + strconv.Itoa(s.opts.Port) }
+func (s *Centrifugo) URL() string { return "http://127.0.0.1:" + strconv.Itoa(s.opts.Port) }
 
 // APIURL is the HTTP API endpoint for gocent.
-func (s *Server) APIURL() string { return s.URL() + "/api" }
+func (s *Centrifugo) APIURL() string { return s.URL() + "/api" }
 
 // WebsocketURL is the client websocket endpoint.
-func (s *Server) WebsocketURL() string {
+func (s *Centrifugo) WebsocketURL() string {
 	return "ws://127.0.0.1:" + strconv.Itoa(s.opts.Port) + "/connection/websocket"
 }
 
 // Options returns the options the server runs with (defaults filled in).
-func (s *Server) Options() Options { return s.opts }
+func (s *Centrifugo) Options() CentrifugoOptions { return s.opts }
 
 // Restart starts the process again after Stop (same port and config).
-func (s *Server) Restart(ctx context.Context) error {
+func (s *Centrifugo) Restart(ctx context.Context) error {
 	s.mu.Lock()
 	if s.cmd != nil {
 		s.mu.Unlock()
-		return errors.New("centrifugoproc: already running")
+		return errors.New("stack: centrifugo already running")
 	}
 	out := s.opts.Stdout
 	if out == nil {
@@ -206,6 +207,9 @@ func (s *Server) Restart(ctx context.Context) error {
 	}
 	cmd := exec.Command(s.opts.Binary, "--config", s.cfgPath)
 	cmd.Dir = s.opts.Dir
+	if len(s.opts.Env) > 0 {
+		cmd.Env = append(os.Environ(), s.opts.Env...)
+	}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -226,7 +230,7 @@ func (s *Server) Restart(ctx context.Context) error {
 	return s.waitReady(ctx, done)
 }
 
-func (s *Server) waitReady(ctx context.Context, done <-chan struct{}) error {
+func (s *Centrifugo) waitReady(ctx context.Context, done <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
@@ -246,7 +250,7 @@ func (s *Server) waitReady(ctx context.Context, done <-chan struct{}) error {
 }
 
 // Ping calls the HTTP API's info method.
-func (s *Server) Ping(ctx context.Context, client *http.Client) error {
+func (s *Centrifugo) Ping(ctx context.Context, client *http.Client) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL()+"/api/info", bytes.NewReader([]byte("{}")))
 	if err != nil {
 		return err
@@ -264,7 +268,7 @@ func (s *Server) Ping(ctx context.Context, client *http.Client) error {
 }
 
 // Stop terminates the process (SIGTERM, then SIGKILL after 5 s) and waits.
-func (s *Server) Stop() error {
+func (s *Centrifugo) Stop() error {
 	s.mu.Lock()
 	cmd, done := s.cmd, s.done
 	s.cmd, s.done = nil, nil
@@ -282,19 +286,12 @@ func (s *Server) Stop() error {
 	return nil
 }
 
-// Running reports whether the process is started.
-func (s *Server) Running() bool {
+// PID is the process id, 0 while stopped.
+func (s *Centrifugo) PID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cmd != nil
-}
-
-// FreePort asks the kernel for a free TCP port on 127.0.0.1.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	if s.cmd == nil {
+		return 0
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return s.cmd.Process.Pid
 }
