@@ -8,8 +8,8 @@ import (
 
 	"github.com/centrifugal/centrifuge-go"
 
-	"github.com/instant-go/instant/internal/tokens"
 	"github.com/instant-go/instant/internal/channelsfile"
+	"github.com/instant-go/instant/internal/tokens"
 )
 
 // tail subscribes to every channel as a superuser and prints what arrives.
