@@ -24,6 +24,9 @@
     return e;
   }
 
+  // The channels the client is subscribed to now.
+  const live = new Set();
+
   function showIdentity(id) {
     const user = id && !id.anonymous;
     $("user").hidden = !user && !(id && started);
@@ -37,12 +40,14 @@
     for (const c of chans) {
       const li = el("li");
       li.dataset.channel = c.name;
+      li.dataset.state = live.has(c.name) ? "subscribed" : "pending";
+      li.title = live.has(c.name) ? "subscribed" : "not subscribed";
       li.append(el("span", "name", c.name), el("span", "level " + c.level, c.level));
       list.append(li);
     }
     if (chans.length === 0) list.append(el("li", "none", id ? "no channels" : "log in to see them"));
     const target = chans.find((c) => c.level !== "public") || chans[0] || { name: "public" };
-    const env = JSON.stringify({ channel: target.name, message: "hello from the shell", event_class: "demo", data: { n: 1 } });
+    const env = JSON.stringify({ channel: target.name, message: "hello", event_class: "demo" });
     $("command").textContent = "nats req instant.publish '" + env + "'";
   }
 
@@ -72,7 +77,14 @@
   instant.onState((s) => {
     switch (s.type) {
       case "identity":
+        live.clear();
         showIdentity(s.identity);
+        break;
+      case "subscribed":
+      case "unsubscribed":
+        if (s.type === "subscribed") live.add(s.channel);
+        else live.delete(s.channel);
+        showIdentity(instant.identity());
         break;
       case "connecting":
       case "connected":
