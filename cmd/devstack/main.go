@@ -158,6 +158,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	tcfg.HTTPAddr, tcfg.SiteName, tcfg.ChannelsFile, tcfg.UsersFile = o.tokensvcAddr, o.siteName, channelsFile, usersFile
 	tcfg.CentrifugoHMACKey, tcfg.SessionKey, tcfg.Anonymous = hmacKey, sessionKey, true
 	tcfg.SessionCookieSecure = false // plain HTTP on localhost
+	tcfg.Demo, tcfg.DemoWSURL = true, cf.WebsocketURL()
 	ts, err := tokensvc.Start(ctx, tcfg, log)
 	if err != nil {
 		return fmt.Errorf("token service: %w", err)
@@ -171,6 +172,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	fmt.Fprintf(out, `
 Instant is running (Ctrl-C stops it).
+
+  Live demo: open http://%s/ and log in (alice or admin, password %q)
 
   NATS            %s
   Centrifugo      %s   (websocket %s)
@@ -187,7 +190,7 @@ Log in and get tokens (demo users alice and admin, password %q):
        -d '{"username":"alice","password":"%s"}' http://%s/instant/login/
 
 Files: %s (channels.yaml and users.yaml are reloaded when edited)
-`, natsURL, cf.URL(), cf.WebsocketURL(), ts.Addr(), br.HTTPAddr(), natsURL, natsURL, natsURL,
+`, ts.Addr(), DemoPassword, natsURL, cf.URL(), cf.WebsocketURL(), ts.Addr(), br.HTTPAddr(), natsURL, natsURL, natsURL,
 		DemoPassword, DemoPassword, ts.Addr(), dir)
 	<-ctx.Done()
 	fmt.Fprintln(out, "stopping...")
