@@ -127,6 +127,22 @@ func TestDemoPage(t *testing.T) {
 			levelsAndVisibility(t, openDemo(t, browser, in), mode)
 		})
 	}
+	t.Run("anonymous", func(t *testing.T) {
+		in := testenv.StartInstant(t, testenv.InstantOptions{
+			TokenService: func(c *tokensvc.Config) { c.Demo, c.Anonymous = true, true },
+		})
+		d := openDemo(t, browser, in)
+		do(t, d.tab, "continue anonymously", chromedp.Click(chromedp.ID("anonymous")))
+		d.waitSubscribed("public")
+		d.publish("$users", "for users only", "secret", `{}`)
+		d.publish("public", "hello anonymous", "greeting", `{}`)
+		d.waitRow("hello anonymous")
+		if rows := d.feed(); len(rows) != 1 {
+			t.Errorf("an anonymous visitor sees %+v, want only the public message", rows)
+		}
+		// Logging in from there switches to alice's channels.
+		d.login("alice", "$group1", "$users", "public")
+	})
 	t.Run("short-lived tokens", func(t *testing.T) {
 		in := testenv.StartInstant(t, testenv.InstantOptions{
 			TokenService: func(c *tokensvc.Config) {
