@@ -6,7 +6,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 endif
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: help centrifugo run test vet bench fuzz build clean
+.PHONY: help centrifugo run test vet js bench fuzz build clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -17,12 +17,19 @@ centrifugo: ## install Centrifugo v6.9.1 (go install, cached)
 run: centrifugo ## run the whole system locally: embedded NATS, Centrifugo, bridge, token service
 	$(GO) run ./cmd/devstack
 
-test: centrifugo vet ## run every test, integration tests against the real Centrifugo included
+test: centrifugo vet js examples/node/node_modules/.package-lock.json ## run every test: Go (integration and browser tests included) and the JS client's
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 vet: ## go vet and gofmt check
 	$(GO) vet ./...
-	@out="$$(gofmt -l cmd internal pkg)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out="$$(gofmt -l cmd internal pkg examples clients/js/embed.go)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+js: clients/js/node_modules/.package-lock.json ## the JS client: type check, unit tests, and a check that the committed bundles are fresh
+	cd clients/js && npm test && npm run check
+
+# npm ci (the pinned lockfile) when node_modules is missing or older than the lockfile.
+%/node_modules/.package-lock.json: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund
 
 bench: centrifugo ## hot-path micro-benchmarks and the end-to-end throughput benchmark
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/envelope/ ./pkg/acl/ ./internal/bridge/

@@ -364,7 +364,7 @@ func TestDockerignore(t *testing.T) {
 	// Everything go build needs is in the context: go.mod, go.sum and every
 	// non-test file of the module's packages.
 	r := root(t)
-	need := []string{"go.mod", "go.sum"}
+	need := []string{"go.mod", "go.sum", "clients/js/embed.go", "clients/js/dist/client.js", "clients/js/dist/client.mjs"}
 	for _, dir := range []string{"cmd", "internal", "pkg"} {
 		err := filepath.WalkDir(filepath.Join(r, dir), func(path string, d os.DirEntry, err error) error {
 			if err != nil {

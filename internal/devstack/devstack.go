@@ -196,6 +196,7 @@ func (s *Stack) startTokensvc(ctx context.Context) error {
 	cfg.HTTPAddr, cfg.SiteName, cfg.ChannelsFile, cfg.UsersFile = s.o.TokensvcAddr, s.o.SiteName, s.channelsFile, s.usersFile
 	cfg.CentrifugoHMACKey, cfg.SessionKey, cfg.Anonymous = s.hmacKey, s.sessionKey, true
 	cfg.SessionCookieSecure = false // plain HTTP on localhost
+	cfg.Demo, cfg.DemoWSURL = true, s.cf.WebsocketURL()
 	ts, err := tokensvc.Start(ctx, cfg, s.log)
 	if err != nil {
 		return fmt.Errorf("token service: %w", err)
@@ -219,6 +220,8 @@ func (s *Stack) printUsage(out io.Writer) {
 	fmt.Fprintf(out, `
 Instant is running (Ctrl-C stops it).
 
+  Live demo: open http://%s/ and log in (alice or admin, password %q)
+
   NATS            %s
   Centrifugo      %s   (websocket %s)
   token service   http://%s
@@ -234,6 +237,6 @@ Log in and get tokens (demo users alice and admin, password %q):
        -d '{"username":"alice","password":"%s"}' http://%s/instant/login/
 
 Files: %s (channels.yaml and users.yaml are reloaded when edited)
-`, natsURL, s.cf.URL(), s.cf.WebsocketURL(), s.ts.Addr(), s.bridge.HTTPAddr(), natsURL, natsURL, natsURL,
+`, s.ts.Addr(), DemoPassword, natsURL, s.cf.URL(), s.cf.WebsocketURL(), s.ts.Addr(), s.bridge.HTTPAddr(), natsURL, natsURL, natsURL,
 		DemoPassword, DemoPassword, s.ts.Addr(), s.dir)
 }

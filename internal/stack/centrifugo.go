@@ -163,6 +163,9 @@ func (s *Centrifugo) config() []byte {
 			"without_namespace": map[string]any{
 				"history_size": s.opts.HistorySize,
 				"history_ttl":  s.opts.HistoryTTL.String(),
+				// Clients may ask to recover what they missed while
+				// disconnected (the browser client does).
+				"allow_recovery": true,
 			},
 		},
 		"health": map[string]any{"enabled": true},

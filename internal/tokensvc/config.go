@@ -22,6 +22,9 @@ type Config struct {
 	HTTPAddr string `envconfig:"INSTANT_TOKENSVC_HTTP_ADDR" default:":8090" desc:"listen address of the token service's HTTP server"`
 	SiteName string `envconfig:"INSTANT_SITE_NAME" default:"site" desc:"site name, put in the connection token's info (shared with the bridge)"`
 
+	Demo      bool   `envconfig:"INSTANT_DEMO" default:"false" desc:"serve the live demo page at / (development: log in, watch the messages of your channels arrive)"`
+	DemoWSURL string `envconfig:"INSTANT_DEMO_WS_URL" default:"ws://127.0.0.1:8000/connection/websocket" desc:"Centrifugo websocket URL the demo page connects to"`
+
 	ChannelsFile string `envconfig:"INSTANT_CHANNELS_FILE" desc:"channels file (YAML or JSON), reloaded on change and SIGHUP (shared with the bridge); required"`
 	UsersFile    string `envconfig:"INSTANT_USERS_FILE" desc:"users file (YAML or JSON) for password logins, reloaded on change and SIGHUP; empty disables /instant/login/"`
 	Anonymous    bool   `envconfig:"INSTANT_ANONYMOUS" default:"false" desc:"give callers without credentials an anonymous token and the public channels"`
@@ -247,7 +250,7 @@ func (c Config) validateProxies() error {
 	case c.ProxyAuth && c.ProxyUserHeader == "":
 		return &ConfigError{Var: "INSTANT_PROXY_USER_HEADER", Msg: "empty (want the header the proxy sets, e.g. X-Forwarded-User)"}
 	}
-	return nil
+	return c.validateDemo()
 }
 
 var algFamilies = map[string]string{

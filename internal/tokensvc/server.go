@@ -167,7 +167,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/", s.instrument(endpoint{"other", nil, func(http.ResponseWriter, *http.Request) *apiError {
 		return errf(http.StatusNotFound, codeNotFound, "no such endpoint")
 	}}))
-	return s.guard(mux)
+	return s.withStatic(s.guard(mux))
 }
 
 // statusWriter records the status code for metrics.
