@@ -172,6 +172,9 @@ Usage:
   tokensvc                 run the service (configured by the variables below)
   tokensvc hash-password [-cost 12]
                            read a password line on stdin, print its bcrypt hash
+  tokensvc explain --user NAME [--channel CH] [--groups g1,g2] [--staff]
+                   [--superuser] [--anonymous] [--json]
+                           why a user may or may not subscribe (explain --help)
   tokensvc --help          this help
 
 Configuration (environment variables):
@@ -193,6 +196,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 				return err
 			}
 			return hashPassword(stdin, stdout, *cost)
+		case "explain":
+			return explainCommand(args[1:], stdout, stderr)
 		default:
 			return fmt.Errorf("unknown argument %q (see tokensvc --help)", args[0])
 		}
