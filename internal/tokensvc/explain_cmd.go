@@ -50,7 +50,9 @@ func explainCommand(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	fs.Visit(func(f *flag.Flag) { q.Attributes = q.Attributes || f.Name == "groups" || f.Name == "staff" || f.Name == "superuser" })
+	fs.Visit(func(f *flag.Flag) {
+		q.Attributes = q.Attributes || f.Name == "groups" || f.Name == "staff" || f.Name == "superuser"
+	})
 	for _, g := range strings.Split(groups, ",") {
 		if g = strings.TrimSpace(g); g != "" {
 			q.Groups = append(q.Groups, g)

@@ -19,7 +19,7 @@ import (
 // tokensvc explain.
 type explainCase struct {
 	name    string
-	args    []string                                                  // explain's identity flags
+	args    []string                                                    // explain's identity flags
 	request func(h *harness, c *client, path string, body any) response // the same identity asking the service
 }
 
