@@ -22,23 +22,19 @@ import (
 	"github.com/instant-go/instant/internal/hotfile"
 	"github.com/instant-go/instant/internal/ids"
 	"github.com/instant-go/instant/internal/logging"
-	"github.com/instant-go/instant/pkg/acl"
 	"github.com/instant-go/instant/pkg/envelope"
 )
 
 // Bridge is a running bridge. Create it with New, start it with Start, stop
 // it with Shutdown (or use Run for all three).
 type Bridge struct {
-	cfg    Config
-	log    *zap.Logger
-	mode   envelope.Mode
-	limits envelope.Limits
+	cfg Config
+	log *zap.Logger
+	envelopeRules
 
-	channels *hotfile.File[*acl.Registry]
-	api      centrifugo.Sender
-	fwd      *centrifugo.Forwarder
-	ids      *ids.Generator
-	m        *metrics
+	api centrifugo.Sender
+	fwd *centrifugo.Forwarder
+	m   *metrics
 
 	nc     *nats.Conn
 	src    source        // where envelopes come from: the delivery mode
@@ -71,29 +67,36 @@ func (b *Bridge) newSource() source {
 	return newCoreSource(b.cfg, b.nc, b.m, log)
 }
 
+// newEnvelopeRules loads the channels file and reads the rules' settings
+// from cfg.
+func newEnvelopeRules(cfg Config, log *zap.Logger) (envelopeRules, error) {
+	mode, err := envelope.ParseMode(cfg.PayloadMode)
+	if err != nil {
+		return envelopeRules{}, err
+	}
+	channels, err := hotfile.Load(cfg.ChannelsFile, channelsfile.Parse, log.With(zap.String(logging.FieldComponent, "channels")))
+	if err != nil {
+		return envelopeRules{}, fmt.Errorf("INSTANT_CHANNELS_FILE: %w", err)
+	}
+	return envelopeRules{subject: cfg.Subject, site: cfg.SiteName, mode: mode, limits: cfg.Limits(), channels: channels, ids: ids.New()}, nil
+}
+
 // New builds a bridge from a validated configuration: it loads the channels
 // file and connects to NATS (in the background if NATS is not up yet).
 func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	mode, err := envelope.ParseMode(cfg.PayloadMode)
+	rules, err := newEnvelopeRules(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	channels, err := hotfile.Load(cfg.ChannelsFile, channelsfile.Parse, log.With(zap.String(logging.FieldComponent, "channels")))
-	if err != nil {
-		return nil, fmt.Errorf("INSTANT_CHANNELS_FILE: %w", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Bridge{
-		cfg:       cfg,
-		log:       log.With(zap.String(logging.FieldComponent, "bridge")),
-		mode:      mode,
-		limits:    cfg.Limits(),
-		channels:  channels,
-		ids:       ids.New(),
-		m:         newMetrics(),
+		cfg:           cfg,
+		log:           log.With(zap.String(logging.FieldComponent, "bridge")),
+		envelopeRules: rules,
+		m:             newMetrics(),
 		closed:    make(chan struct{}),
 		ctx:       ctx,
 		cancel:    cancel,
