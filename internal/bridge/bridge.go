@@ -97,11 +97,11 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 		log:           log.With(zap.String(logging.FieldComponent, "bridge")),
 		envelopeRules: rules,
 		m:             newMetrics(),
-		closed:    make(chan struct{}),
-		ctx:       ctx,
-		cancel:    cancel,
-		rejectLog: rate.Sometimes{First: 10, Interval: 10 * time.Second},
-		dropLog:   rate.Sometimes{First: 1, Interval: 10 * time.Second},
+		closed:        make(chan struct{}),
+		ctx:           ctx,
+		cancel:        cancel,
+		rejectLog:     rate.Sometimes{First: 10, Interval: 10 * time.Second},
+		dropLog:       rate.Sometimes{First: 1, Interval: 10 * time.Second},
 	}
 	b.api = centrifugo.NewHTTPSender(cfg.CentrifugoAPIURL, cfg.CentrifugoAPIKey, &http.Client{
 		Timeout: cfg.CentrifugoTimeout,
