@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,7 @@ type Bridge struct {
 
 	nc     *nats.Conn
 	src    source        // where envelopes come from: the delivery mode
+	canary *canary       // the end-to-end canary, nil when off
 	closed chan struct{} // closed when the NATS connection is closed
 
 	httpLn  net.Listener
@@ -139,6 +141,15 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 	b.ready.nc = b.nc
 	b.src = b.newSource()
 	b.ready.src = b.src
+	if cfg.CanaryInterval > 0 {
+		if b.canary, err = newCanary(cfg, b.nc, b.m.reg, log.With(zap.String(logging.FieldComponent, "canary"))); err != nil {
+			cancel()
+			b.nc.Close()
+			_ = b.fwd.Close(context.Background())
+			return nil, err
+		}
+		b.ready.canary = b.canary
+	}
 	return b, nil
 }
 
@@ -168,6 +179,11 @@ func (b *Bridge) Start() error {
 	}()
 	if err := b.src.start(b.ctx, b.handle); err != nil {
 		return err
+	}
+	if b.canary != nil {
+		if err := b.canary.start(b.handle); err != nil {
+			return err
+		}
 	}
 	b.log.Info("bridge started",
 		zap.String("delivery", b.cfg.Delivery),
@@ -215,6 +231,9 @@ func (b *Bridge) Shutdown(ctx context.Context) error {
 func (b *Bridge) shutdown(ctx context.Context) error {
 	b.log.Info("bridge shutting down")
 	b.shutdownCtx.Store(&ctx)
+	if b.canary != nil {
+		b.canary.stop() // first: its probes would fail from now on
+	}
 	var errs []error
 	if err := b.src.drain(ctx); err != nil {
 		errs = append(errs, err)
@@ -260,4 +279,7 @@ func (b *Bridge) asyncError(sub *nats.Subscription, err error) {
 		return
 	}
 	b.log.Warn("nats async error", zap.Error(err))
+	if b.canary != nil && strings.Contains(err.Error(), b.canary.subject) {
+		b.canary.failed("nats: " + err.Error()) // e.g. not allowed to subscribe to its subject
+	}
 }

@@ -153,7 +153,7 @@ func (b *Bridge) finish(d delivery, fi failureInfo, recv time.Time, results []ce
 		if to := b.receiptSubject(d); to != "" {
 			b.publishReceipt(to, failReceipt(fi.id, code, err))
 		}
-	case retrying:
+	case retrying, probed:
 	}
 }
 

@@ -22,3 +22,11 @@ func TestSourceLines(t *testing.T) {
 		t.Errorf("public at %q, want channels.yaml:2", s.At(""))
 	}
 }
+
+// TestCanaryPrefixReserved: a channels file cannot name a canary channel.
+func TestCanaryPrefixReserved(t *testing.T) {
+	_, err := channelsfile.Parse("channels.yaml", []byte("channels:\n  - name: public\n    level: public\n  - name: $instant-canary-x\n    level: public\n"))
+	if err == nil || err.Error() != `channels.yaml:4: entry 1 ($instant-canary-x): name: names starting with "$instant-canary-" are reserved for the bridge's canary` {
+		t.Errorf("got %v, want the reserved-name error at line 4", err)
+	}
+}
