@@ -280,6 +280,6 @@ func (b *Bridge) asyncError(sub *nats.Subscription, err error) {
 	}
 	b.log.Warn("nats async error", zap.Error(err))
 	if b.canary != nil && strings.Contains(err.Error(), b.canary.subject) {
-		b.canary.failed("nats: " + err.Error()) // e.g. not allowed to subscribe to its subject
+		b.canary.failed(err.Error()) // e.g. not allowed to subscribe to its subject
 	}
 }
