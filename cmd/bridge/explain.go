@@ -37,7 +37,9 @@ func explainCommand(args []string, stdout io.Writer) error {
 	fs.Usage = func() { fmt.Fprint(stdout, explainUsage); fs.PrintDefaults() }
 	subject := fs.String("subject", "", "subject the envelope arrives on (default INSTANT_SUBJECT)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
 		return err
 	}
 	cfg, err := bridge.LoadExplainConfig()

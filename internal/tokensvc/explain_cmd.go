@@ -47,7 +47,9 @@ func explainCommand(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&q.Superuser, "superuser", false, "an upstream JWT user with the superuser flag")
 	fs.BoolVar(&q.Anonymous, "anonymous", false, "explain for an anonymous caller")
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
 		return err
 	}
 	fs.Visit(func(f *flag.Flag) {
