@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,9 @@ import (
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, errRejected) {
+			os.Exit(1) // explain: the explanation is printed
+		}
 		fmt.Fprintln(os.Stderr, "bridge:", err)
 		os.Exit(1)
 	}
@@ -28,11 +32,15 @@ func run(args []string, stdout io.Writer) error {
 		defer stop()
 		return dlqCommand(ctx, args[1:], stdout)
 	}
+	if len(args) > 0 && args[0] == "explain" {
+		return explainCommand(args[1:], stdout)
+	}
 	for _, a := range args {
 		switch a {
 		case "-h", "-help", "--help", "help":
 			fmt.Fprint(stdout, "bridge: forward Instant publish envelopes from NATS to Centrifugo.\n\n"+
-				"Usage: bridge [--help]\n       bridge dlq <list|show|replay|purge> ...   (dead letters of the jetstream mode; bridge dlq --help)\n\nEnvironment variables:\n\n")
+				"Usage: bridge [--help]\n       bridge dlq <list|show|replay|purge> ...   (dead letters of the jetstream mode; bridge dlq --help)\n"+
+				"       bridge explain [--subject S] [--json] [ENVELOPE|-]   (what the bridge would do with an envelope; bridge explain --help)\n\nEnvironment variables:\n\n")
 			return bridge.Usage(stdout)
 		default:
 			return fmt.Errorf("unknown argument %q (configuration comes from INSTANT_* variables; see --help)", a)

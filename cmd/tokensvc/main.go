@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -21,7 +22,11 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	if err := tokensvc.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+	err := tokensvc.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if errors.Is(err, tokensvc.ErrDenied) {
+		os.Exit(1) // explain said denied; the explanation is printed
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "tokensvc:", err)
 		os.Exit(1)
 	}

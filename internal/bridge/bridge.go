@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,26 +23,23 @@ import (
 	"github.com/instant-go/instant/internal/hotfile"
 	"github.com/instant-go/instant/internal/ids"
 	"github.com/instant-go/instant/internal/logging"
-	"github.com/instant-go/instant/pkg/acl"
 	"github.com/instant-go/instant/pkg/envelope"
 )
 
 // Bridge is a running bridge. Create it with New, start it with Start, stop
 // it with Shutdown (or use Run for all three).
 type Bridge struct {
-	cfg    Config
-	log    *zap.Logger
-	mode   envelope.Mode
-	limits envelope.Limits
+	cfg Config
+	log *zap.Logger
+	envelopeRules
 
-	channels *hotfile.File[*acl.Registry]
-	api      centrifugo.Sender
-	fwd      *centrifugo.Forwarder
-	ids      *ids.Generator
-	m        *metrics
+	api centrifugo.Sender
+	fwd *centrifugo.Forwarder
+	m   *metrics
 
 	nc     *nats.Conn
 	src    source        // where envelopes come from: the delivery mode
+	canary *canary       // the end-to-end canary, nil when off
 	closed chan struct{} // closed when the NATS connection is closed
 
 	httpLn  net.Listener
@@ -71,34 +69,41 @@ func (b *Bridge) newSource() source {
 	return newCoreSource(b.cfg, b.nc, b.m, log)
 }
 
+// newEnvelopeRules loads the channels file and reads the rules' settings
+// from cfg.
+func newEnvelopeRules(cfg Config, log *zap.Logger) (envelopeRules, error) {
+	mode, err := envelope.ParseMode(cfg.PayloadMode)
+	if err != nil {
+		return envelopeRules{}, err
+	}
+	channels, err := hotfile.Load(cfg.ChannelsFile, channelsfile.Parse, log.With(zap.String(logging.FieldComponent, "channels")))
+	if err != nil {
+		return envelopeRules{}, fmt.Errorf("INSTANT_CHANNELS_FILE: %w", err)
+	}
+	return envelopeRules{subject: cfg.Subject, site: cfg.SiteName, mode: mode, limits: cfg.Limits(), channels: channels, ids: ids.New()}, nil
+}
+
 // New builds a bridge from a validated configuration: it loads the channels
 // file and connects to NATS (in the background if NATS is not up yet).
 func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	mode, err := envelope.ParseMode(cfg.PayloadMode)
+	rules, err := newEnvelopeRules(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	channels, err := hotfile.Load(cfg.ChannelsFile, channelsfile.Parse, log.With(zap.String(logging.FieldComponent, "channels")))
-	if err != nil {
-		return nil, fmt.Errorf("INSTANT_CHANNELS_FILE: %w", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Bridge{
-		cfg:       cfg,
-		log:       log.With(zap.String(logging.FieldComponent, "bridge")),
-		mode:      mode,
-		limits:    cfg.Limits(),
-		channels:  channels,
-		ids:       ids.New(),
-		m:         newMetrics(),
-		closed:    make(chan struct{}),
-		ctx:       ctx,
-		cancel:    cancel,
-		rejectLog: rate.Sometimes{First: 10, Interval: 10 * time.Second},
-		dropLog:   rate.Sometimes{First: 1, Interval: 10 * time.Second},
+		cfg:           cfg,
+		log:           log.With(zap.String(logging.FieldComponent, "bridge")),
+		envelopeRules: rules,
+		m:             newMetrics(),
+		closed:        make(chan struct{}),
+		ctx:           ctx,
+		cancel:        cancel,
+		rejectLog:     rate.Sometimes{First: 10, Interval: 10 * time.Second},
+		dropLog:       rate.Sometimes{First: 1, Interval: 10 * time.Second},
 	}
 	b.api = centrifugo.NewHTTPSender(cfg.CentrifugoAPIURL, cfg.CentrifugoAPIKey, &http.Client{
 		Timeout: cfg.CentrifugoTimeout,
@@ -136,6 +141,15 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 	b.ready.nc = b.nc
 	b.src = b.newSource()
 	b.ready.src = b.src
+	if cfg.CanaryInterval > 0 {
+		if b.canary, err = newCanary(cfg, b.nc, b.m.reg, log.With(zap.String(logging.FieldComponent, "canary"))); err != nil {
+			cancel()
+			b.nc.Close()
+			_ = b.fwd.Close(context.Background())
+			return nil, err
+		}
+		b.ready.canary = b.canary
+	}
 	return b, nil
 }
 
@@ -165,6 +179,11 @@ func (b *Bridge) Start() error {
 	}()
 	if err := b.src.start(b.ctx, b.handle); err != nil {
 		return err
+	}
+	if b.canary != nil {
+		if err := b.canary.start(b.handle); err != nil {
+			return err
+		}
 	}
 	b.log.Info("bridge started",
 		zap.String("delivery", b.cfg.Delivery),
@@ -212,6 +231,9 @@ func (b *Bridge) Shutdown(ctx context.Context) error {
 func (b *Bridge) shutdown(ctx context.Context) error {
 	b.log.Info("bridge shutting down")
 	b.shutdownCtx.Store(&ctx)
+	if b.canary != nil {
+		b.canary.stop() // first: its probes would fail from now on
+	}
 	var errs []error
 	if err := b.src.drain(ctx); err != nil {
 		errs = append(errs, err)
@@ -257,4 +279,7 @@ func (b *Bridge) asyncError(sub *nats.Subscription, err error) {
 		return
 	}
 	b.log.Warn("nats async error", zap.Error(err))
+	if b.canary != nil && strings.Contains(err.Error(), b.canary.subject) {
+		b.canary.failed(err.Error()) // e.g. not allowed to subscribe to its subject
+	}
 }

@@ -74,6 +74,12 @@ type Config struct {
 	RetryBackoff    time.Duration `envconfig:"INSTANT_RETRY_BACKOFF" default:"200ms" desc:"first wait between tries, doubling"`
 	RetryMaxBackoff time.Duration `envconfig:"INSTANT_RETRY_MAX_BACKOFF" default:"2s" desc:"longest wait between tries"`
 	ShutdownTimeout time.Duration `envconfig:"INSTANT_SHUTDOWN_TIMEOUT" default:"30s" desc:"time to finish in-flight envelopes on SIGTERM"`
+
+	// The end-to-end canary (canary.go).
+	CanaryInterval    time.Duration `envconfig:"INSTANT_CANARY_INTERVAL" desc:"canary: publish a probe envelope through NATS, the bridge and Centrifugo back to the bridge's own websocket this often (e.g. 5s); empty: off"`
+	CanaryMaxMisses   int           `envconfig:"INSTANT_CANARY_MAX_MISSES" default:"3" desc:"canary: probes missed in a row (not back within INSTANT_CANARY_INTERVAL) before /readyz fails with canary_failed"`
+	CentrifugoHMACKey string        `envconfig:"INSTANT_CENTRIFUGO_HMAC_KEY" desc:"canary: Centrifugo's client.token.hmac_secret_key (at least 32 bytes; secret), signs the canary's websocket tokens; required with INSTANT_CANARY_INTERVAL"`
+	CentrifugoWSURL   string        `envconfig:"INSTANT_CENTRIFUGO_WS_URL" desc:"canary: Centrifugo websocket URL; empty: the API URL's host and port with path /connection/websocket"`
 }
 
 // LoadConfig reads the configuration from the environment and validates it.
@@ -130,6 +136,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("INSTANT_DELIVERY=%q: want core or jetstream", c.Delivery)
+	}
+	if err := c.validateCanary(); err != nil {
+		return err
 	}
 	if _, err := envelope.ParseMode(c.PayloadMode); err != nil {
 		return fmt.Errorf("INSTANT_PAYLOAD_MODE=%q: want object or django", c.PayloadMode)

@@ -9,7 +9,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/instant-go/instant/internal/centrifugo"
+	"github.com/instant-go/instant/internal/hotfile"
+	"github.com/instant-go/instant/internal/ids"
 	"github.com/instant-go/instant/internal/logging"
+	"github.com/instant-go/instant/pkg/acl"
 	"github.com/instant-go/instant/pkg/envelope"
 )
 
@@ -20,7 +23,7 @@ import (
 func (b *Bridge) handle(d delivery) {
 	recv := time.Now()
 	b.m.inflight.Inc()
-	producer, perr := b.producer(d.subject())
+	producer, reg, perr := b.route(d)
 	fallbackID, err := d.begin()
 	if err == nil {
 		err = perr
@@ -29,7 +32,7 @@ func (b *Bridge) handle(d delivery) {
 		b.finish(d, failureInfo{id: fallbackID, producer: producer}, recv, nil, err)
 		return
 	}
-	id, cmds, err := b.prepare(producer, d.data(), recv, fallbackID)
+	id, cmds, err := b.prepare(producer, reg, d.data(), recv, fallbackID)
 	fi := failureInfo{id: id, producer: producer}
 	if err != nil {
 		b.finish(d, fi, recv, nil, err)
@@ -52,11 +55,40 @@ func (b *Bridge) handle(d delivery) {
 	}
 }
 
-// prepare is the per-envelope hot path: decode, check against the ACL,
+// route names the producer of a delivery and the registry its envelope is
+// checked against: the channels file for the envelopes received on
+// INSTANT_SUBJECT, the canary's own for the canary (a delivery that
+// routes itself).
+func (b *Bridge) route(d delivery) (string, *acl.Registry, error) {
+	if r, ok := d.(routed); ok {
+		producer, reg := r.route()
+		return producer, reg, nil
+	}
+	producer, err := b.producer(d.subject())
+	return producer, b.channels.Current(), err
+}
+
+// routed is a delivery that names its producer and registry itself.
+type routed interface {
+	route() (producer string, reg *acl.Registry)
+}
+
+// envelopeRules are what decides what becomes of an envelope, with no I/O:
+// the handle path and bridge explain both ask them.
+type envelopeRules struct {
+	subject  string // INSTANT_SUBJECT
+	site     string // INSTANT_SITE_NAME
+	mode     envelope.Mode
+	limits   envelope.Limits
+	channels *hotfile.File[*acl.Registry]
+	ids      *ids.Generator
+}
+
+// prepare is the per-envelope hot path: decode, check against the ACL (reg),
 // encode the Centrifugo commands. It returns the envelope's id: the
 // producer's, else fallbackID, else a new one (fallbackID when the envelope
 // could not be decoded).
-func (b *Bridge) prepare(producer string, data []byte, recv time.Time, fallbackID string) (string, []centrifugo.Command, error) {
+func (b *envelopeRules) prepare(producer string, reg *acl.Registry, data []byte, recv time.Time, fallbackID string) (string, []centrifugo.Command, error) {
 	env, err := envelope.Decode(data, b.limits)
 	if err != nil {
 		return fallbackID, nil, err
@@ -65,7 +97,7 @@ func (b *Bridge) prepare(producer string, data []byte, recv time.Time, fallbackI
 	if id == "" {
 		id = fallbackID
 	}
-	if err := b.channels.Current().CheckPublish(producer, env.Targets()); err != nil {
+	if err := reg.CheckPublish(producer, env.Targets()); err != nil {
 		return id, nil, err
 	}
 	if id == "" {
@@ -80,10 +112,10 @@ func (b *Bridge) prepare(producer string, data []byte, recv time.Time, fallbackI
 // defaults are applied here, once. Every command carries the envelope's id
 // as its idempotency key, so a retried request (a timeout after Centrifugo
 // applied it, a redelivered stored envelope) is not published twice.
-func (b *Bridge) commands(env *envelope.Envelope, id string, recv time.Time) []centrifugo.Command {
+func (b *envelopeRules) commands(env *envelope.Envelope, id string, recv time.Time) []centrifugo.Command {
 	meta := envelope.Meta{ID: id, Site: env.Site, ReceivedAt: recv}
 	if meta.Site == "" {
-		meta.Site = b.cfg.SiteName
+		meta.Site = b.site
 	}
 	if env.Channel != "" {
 		return []centrifugo.Command{{Channel: env.Channel, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, env.Channel, meta)}}
@@ -121,7 +153,7 @@ func (b *Bridge) finish(d delivery, fi failureInfo, recv time.Time, results []ce
 		if to := b.receiptSubject(d); to != "" {
 			b.publishReceipt(to, failReceipt(fi.id, code, err))
 		}
-	case retrying:
+	case retrying, probed:
 	}
 }
 
@@ -129,12 +161,12 @@ func (b *Bridge) finish(d delivery, fi failureInfo, recv time.Time, results []ce
 // INSTANT_SUBJECT and a dot ("instant.publish.billing" is "billing"); "" for
 // the bare subject. Any other subject (a stream whose subjects are wider
 // than the bridge's, such as instant.publishXbilling) is refused.
-func (b *Bridge) producer(subject string) (string, error) {
-	if subject == b.cfg.Subject {
+func (b *envelopeRules) producer(subject string) (string, error) {
+	if subject == b.subject {
 		return "", nil
 	}
-	if p, ok := strings.CutPrefix(subject, b.cfg.Subject+"."); ok && p != "" {
+	if p, ok := strings.CutPrefix(subject, b.subject+"."); ok && p != "" {
 		return p, nil
 	}
-	return "", newError(envelope.CodeInvalidEnvelope, fmt.Sprintf("subject %q is neither INSTANT_SUBJECT %q nor %s.<producer>", subject, b.cfg.Subject, b.cfg.Subject))
+	return "", newError(envelope.CodeInvalidEnvelope, fmt.Sprintf("subject %q is neither INSTANT_SUBJECT %q nor %s.<producer>", subject, b.subject, b.subject))
 }

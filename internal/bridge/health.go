@@ -40,9 +40,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // readiness answers /readyz: NATS connected and Centrifugo reachable. The
 // Centrifugo probe is cached for a second so probes cannot load it.
 type readiness struct {
-	nc  *nats.Conn
-	api centrifugo.Sender
-	src source
+	nc     *nats.Conn
+	api    centrifugo.Sender
+	src    source
+	canary *canary // nil when off
 
 	mu      sync.Mutex
 	checked time.Time
@@ -54,6 +55,12 @@ type readyStatus struct {
 	NATS       string `json:"nats"`
 	Centrifugo string `json:"centrifugo"`
 	Consumer   string `json:"consumer,omitempty"`
+	// The canary's state, when it is on: starting, ok, missing or
+	// canary_failed, the latency of its last probe and why it misses.
+	Canary          string   `json:"canary,omitempty"`
+	CanaryLatencyMS *float64 `json:"canary_latency_ms,omitempty"`
+	CanaryMisses    int      `json:"canary_misses,omitempty"`
+	CanaryError     string   `json:"canary_error,omitempty"`
 }
 
 func (r *readiness) check(ctx context.Context) (readyStatus, bool) {
@@ -79,6 +86,12 @@ func (r *readiness) check(ctx context.Context) (readyStatus, bool) {
 	}
 	consumer, consumerOK := r.src.status()
 	st.Consumer = consumer
-	st.Ready = natsOK && cfErr == nil && consumerOK
+	canaryOK := true
+	if r.canary != nil {
+		var cs canaryStatus
+		cs, canaryOK = r.canary.status()
+		st.Canary, st.CanaryLatencyMS, st.CanaryMisses, st.CanaryError = cs.State, cs.LatencyMS, cs.Misses, cs.Err
+	}
+	st.Ready = natsOK && cfErr == nil && consumerOK && canaryOK
 	return st, st.Ready
 }

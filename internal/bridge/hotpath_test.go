@@ -26,13 +26,13 @@ func hotPathBridge(tb testing.TB, mode envelope.Mode) *Bridge {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Bridge{cfg: Config{SiteName: "site"}, mode: mode, limits: envelope.DefaultLimits(), channels: ch, ids: ids.New()}
+	return &Bridge{cfg: Config{SiteName: "site"}, envelopeRules: envelopeRules{site: "site", mode: mode, limits: envelope.DefaultLimits(), channels: ch, ids: ids.New()}}
 }
 
 func TestPrepare(t *testing.T) {
 	b := hotPathBridge(t, envelope.ModeObject)
 	recv := time.UnixMilli(1_700_000_000_123)
-	id, cmds, err := b.prepare("", []byte(`{"channel":"$users","message":"hi","id":"e-1"}`), recv, "")
+	id, cmds, err := b.prepare("", b.channels.Current(), []byte(`{"channel":"$users","message":"hi","id":"e-1"}`), recv, "")
 	if err != nil || id != "e-1" || len(cmds) != 1 || cmds[0].Channel != "$users" {
 		t.Fatalf("prepare: id %q cmds %+v err %v", id, cmds, err)
 	}
@@ -40,13 +40,13 @@ func TestPrepare(t *testing.T) {
 	if string(cmds[0].Data) != want {
 		t.Errorf("payload\n got %s\nwant %s", cmds[0].Data, want)
 	}
-	if _, _, err := b.prepare("", []byte(`{"channel":"$billing","message":"hi"}`), recv, ""); err == nil {
+	if _, _, err := b.prepare("", b.channels.Current(), []byte(`{"channel":"$billing","message":"hi"}`), recv, ""); err == nil {
 		t.Error("anonymous producer on $billing: want publisher_denied")
 	}
-	if _, _, err := b.prepare("billing", []byte(`{"channel":"$billing","message":"hi"}`), recv, ""); err != nil {
+	if _, _, err := b.prepare("billing", b.channels.Current(), []byte(`{"channel":"$billing","message":"hi"}`), recv, ""); err != nil {
 		t.Errorf("billing producer on $billing: %v", err)
 	}
-	id, _, err = b.prepare("", []byte(`{"channel":"$users","data":{}}`), recv, "")
+	id, _, err = b.prepare("", b.channels.Current(), []byte(`{"channel":"$users","data":{}}`), recv, "")
 	if err != nil || len(id) != 26 {
 		t.Errorf("generated id %q err %v: want 26 chars", id, err)
 	}
@@ -74,7 +74,7 @@ func BenchmarkHotPath(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(body)))
 				for b.Loop() {
-					if _, _, err := br.prepare(producer, body, recv, ""); err != nil {
+					if _, _, err := br.prepare(producer, br.channels.Current(), body, recv, ""); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -51,6 +51,9 @@ const (
 	rejected
 	// retrying: it will be delivered again; no receipt yet.
 	retrying
+	// probed: a canary probe (canary.go), settled by the canary: not a user
+	// envelope, so not counted and never answered.
+	probed
 )
 
 // failureInfo names the envelope being settled, for notices and dead letters.

@@ -133,9 +133,8 @@ func New(cfg Config, sender Sender, log *zap.Logger, obs Observer) *Forwarder {
 // An item over MaxRequestBytes is refused with ErrTooLarge. After Close it
 // returns ErrClosed. An item refused is not taken: Done is not called.
 func (f *Forwarder) Submit(ctx context.Context, it *Item) error {
-	it.size = it.encodedSize()
-	if it.size > f.cfg.MaxRequestBytes {
-		return &Error{code: codeTooLarge, msg: fmt.Sprintf("its Centrifugo commands take %d bytes, over the %d of one request (INSTANT_MAX_REQUEST_BYTES)", it.size, f.cfg.MaxRequestBytes)}
+	if err := CheckSize(it, f.cfg.MaxRequestBytes); err != nil {
+		return err
 	}
 	f.submitMu.RLock()
 	defer f.submitMu.RUnlock()
@@ -160,6 +159,16 @@ func (f *Forwarder) Submit(ctx context.Context, it *Item) error {
 		f.bytes.release(it.size)
 		return ctx.Err()
 	}
+}
+
+// CheckSize sets the item's size and returns the too_large error Submit
+// refuses it with when its commands exceed maxRequestBytes, nil otherwise.
+func CheckSize(it *Item, maxRequestBytes int) error {
+	it.size = it.encodedSize()
+	if it.size > maxRequestBytes {
+		return &Error{code: codeTooLarge, msg: fmt.Sprintf("its Centrifugo commands take %d bytes, over the %d of one request (INSTANT_MAX_REQUEST_BYTES)", it.size, maxRequestBytes)}
+	}
+	return nil
 }
 
 // HeldBytes is the size of the items submitted and not yet done.

@@ -4,6 +4,8 @@
 package channelsfile
 
 import (
+	"strings"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/instant-go/instant/internal/yamlfile"
@@ -48,6 +50,9 @@ func decodeEntry(c *acl.Channel, e *yamlfile.Entry) *yamlfile.Error {
 		case "name", "level":
 			if !yamlfile.IsString(v) {
 				return e.Fail(v, field, "want a string, got %s", e.Describe(v))
+			}
+			if field == "name" && strings.HasPrefix(v.Value, acl.CanaryPrefix) {
+				return e.Fail(v, field, "names starting with %q are reserved for the bridge's canary", acl.CanaryPrefix)
 			}
 			if field == "level" {
 				if _, perr := acl.ParseLevel(v.Value); perr != nil {

@@ -17,6 +17,15 @@ var durationType = reflect.TypeOf(time.Duration(0))
 // field kinds Instant's configurations use: string, bool, int kinds,
 // time.Duration, and slices of those (comma-separated).
 func Apply(ptr any) error {
+	return FromEnv(ptr, func(string) (string, bool) { return "", false })
+}
+
+// FromEnv is Apply, then every field whose envconfig variable lookup finds
+// (os.LookupEnv) with a non-empty value is set from it instead, with the
+// same parsing. Unlike
+// envconfig.Process it does not insist on required variables: for the
+// commands that use part of a configuration (explain).
+func FromEnv(ptr any, lookup func(string) (string, bool)) error {
 	v := reflect.ValueOf(ptr)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return fmt.Errorf("confdefaults: want a pointer to a struct, got %T", ptr)
@@ -25,6 +34,11 @@ func Apply(ptr any) error {
 	t := v.Type()
 	for i := range t.NumField() {
 		def, ok := t.Field(i).Tag.Lookup("default")
+		if name := t.Field(i).Tag.Get("envconfig"); name != "" {
+			if val, set := lookup(name); set && val != "" {
+				def, ok = val, true
+			}
+		}
 		if !ok {
 			continue
 		}

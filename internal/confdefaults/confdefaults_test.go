@@ -38,3 +38,23 @@ func TestApplyErrors(t *testing.T) {
 		t.Error("non-pointer: want error")
 	}
 }
+
+func TestFromEnv(t *testing.T) {
+	var c struct {
+		S   string        `envconfig:"X_S" default:"x"`
+		Req string        `envconfig:"X_REQ" required:"true"`
+		D   time.Duration `envconfig:"X_D" default:"1s"`
+		L   []string      `envconfig:"X_L"`
+		E   int           `envconfig:"X_E" default:"3"`
+	}
+	env := map[string]string{"X_REQ": "r", "X_D": "2m", "X_L": "a,b", "X_E": ""}
+	if err := FromEnv(&c, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if c.S != "x" || c.Req != "r" || c.D != 2*time.Minute || !reflect.DeepEqual(c.L, []string{"a", "b"}) || c.E != 3 {
+		t.Errorf("got %+v", c)
+	}
+	if err := FromEnv(&c, func(k string) (string, bool) { return "nope", k == "X_D" }); err == nil {
+		t.Error("bad duration from the environment: want error")
+	}
+}

@@ -153,6 +153,9 @@ func (s *Stack) startCentrifugo(ctx context.Context) error {
 // little longer before killing it.
 const bridgeShutdown = 10 * time.Second
 
+// canaryInterval is the bridge's INSTANT_CANARY_INTERVAL.
+const canaryInterval = 5 * time.Second
+
 // startBridge builds the bridge into dir/bin and runs it, its output on
 // stderr and in dir/bridge.log.
 func (s *Stack) startBridge(ctx context.Context, stderr io.Writer) error {
@@ -174,6 +177,10 @@ func (s *Stack) startBridge(ctx context.Context, stderr io.Writer) error {
 			"INSTANT_LOG_LEVEL=info",
 			"INSTANT_LOG_FORMAT=console",
 			"INSTANT_SHUTDOWN_TIMEOUT=" + bridgeShutdown.String(),
+			// The end-to-end canary: /readyz says whether probes make it
+			// through NATS, the bridge and Centrifugo to a websocket.
+			"INSTANT_CANARY_INTERVAL=" + canaryInterval.String(),
+			"INSTANT_CENTRIFUGO_HMAC_KEY=" + s.hmacKey,
 		},
 		HTTPAddr: s.o.BridgeHTTP,
 		LogPath:  filepath.Join(s.dir, "bridge.log"),
@@ -197,6 +204,8 @@ func (s *Stack) startTokensvc(ctx context.Context) error {
 	cfg.CentrifugoHMACKey, cfg.SessionKey, cfg.Anonymous = s.hmacKey, s.sessionKey, true
 	cfg.SessionCookieSecure = false // plain HTTP on localhost
 	cfg.Demo, cfg.DemoWSURL = true, s.cf.WebsocketURL()
+	// Live revocation: edits of the files take access away at once.
+	cfg.CentrifugoAPIURL, cfg.CentrifugoAPIKey = s.cf.APIURL(), s.apiKey
 	ts, err := tokensvc.Start(ctx, cfg, s.log)
 	if err != nil {
 		return fmt.Errorf("token service: %w", err)
@@ -225,7 +234,7 @@ Instant is running (Ctrl-C stops it).
   NATS            %s
   Centrifugo      %s   (websocket %s)
   token service   http://%s
-  bridge metrics  http://%s/metrics
+  bridge metrics  http://%s/metrics   (/readyz: NATS, Centrifugo and the end-to-end canary)
 
 Publish (nats CLI: go install github.com/nats-io/natscli/nats@v0.5.0):
   nats -s %s req instant.publish '{"channel":"$users","message":"hi","event_class":"important"}'

@@ -23,9 +23,10 @@ type Subscriber struct {
 	client *centrifuge.Client
 	pubs   chan Publication
 
-	mu        sync.Mutex
-	subErrors map[string]error
-	unsubbed  map[string]centrifuge.UnsubscribedEvent
+	mu           sync.Mutex
+	subErrors    map[string]error
+	unsubbed     map[string]centrifuge.UnsubscribedEvent
+	disconnected *centrifuge.DisconnectedEvent
 }
 
 // Connect opens a websocket connection with a connection token; it waits
@@ -44,6 +45,9 @@ func Connect(tb testing.TB, wsURL, token string) *Subscriber {
 	s.client.OnConnected(func(centrifuge.ConnectedEvent) { once.Do(func() { close(connected) }) })
 	disconnected := make(chan centrifuge.DisconnectedEvent, 1)
 	s.client.OnDisconnected(func(e centrifuge.DisconnectedEvent) {
+		s.mu.Lock()
+		s.disconnected = &e
+		s.mu.Unlock()
 		select {
 		case disconnected <- e:
 		default:
@@ -76,6 +80,9 @@ func (s *Subscriber) Subscribe(channel, token string) error {
 	var once sync.Once
 	sub.OnSubscribed(func(centrifuge.SubscribedEvent) { once.Do(func() { result <- nil }) })
 	sub.OnUnsubscribed(func(e centrifuge.UnsubscribedEvent) {
+		s.mu.Lock()
+		s.unsubbed[channel] = e
+		s.mu.Unlock()
 		once.Do(func() { result <- fmt.Errorf("unsubscribed from %s: %d %s", channel, e.Code, e.Reason) })
 	})
 	sub.OnError(func(e centrifuge.SubscriptionErrorEvent) {
@@ -137,3 +144,22 @@ func (s *Subscriber) TryNext(d time.Duration) (Publication, bool) {
 
 // Publications is the channel of received publications.
 func (s *Subscriber) Publications() <-chan Publication { return s.pubs }
+
+// Unsubscribed returns how the subscription to channel ended, when it did
+// (the server unsubscribed it, or a subscribe was refused).
+func (s *Subscriber) Unsubscribed(channel string) (centrifuge.UnsubscribedEvent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.unsubbed[channel]
+	return e, ok
+}
+
+// Disconnected returns the last disconnect of the connection, if any.
+func (s *Subscriber) Disconnected() (centrifuge.DisconnectedEvent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.disconnected == nil {
+		return centrifuge.DisconnectedEvent{}, false
+	}
+	return *s.disconnected, true
+}

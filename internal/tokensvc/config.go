@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -68,6 +69,9 @@ type Config struct {
 	ProxyAuthProxies  []string `envconfig:"INSTANT_PROXY_AUTH_PROXIES" desc:"comma-separated addresses or CIDRs of the authenticating proxies whose user headers are trusted (needs INSTANT_PROXY_AUTH=true)"`
 	ProxyUserHeader   string   `envconfig:"INSTANT_PROXY_USER_HEADER" default:"X-Forwarded-User" desc:"header an authenticating proxy puts the username in (exactly one value)"`
 	ProxyGroupsHeader string   `envconfig:"INSTANT_PROXY_GROUPS_HEADER" default:"X-Forwarded-Groups" desc:"header an authenticating proxy puts the comma-separated groups in"`
+
+	CentrifugoAPIURL string `envconfig:"INSTANT_CENTRIFUGO_API_URL" desc:"Centrifugo HTTP API endpoint (http://127.0.0.1:8000/api): on each reload of the channels or users file, unsubscribe and disconnect who lost access; empty: live revocation off"`
+	CentrifugoAPIKey string `envconfig:"INSTANT_CENTRIFUGO_API_KEY" desc:"Centrifugo HTTP API key (http_api.key; secret), with INSTANT_CENTRIFUGO_API_URL"`
 
 	LogLevel  string `envconfig:"INSTANT_LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
 	LogFormat string `envconfig:"INSTANT_LOG_FORMAT" default:"json" desc:"log format: json or console"`
@@ -170,6 +174,9 @@ func (c Config) Validate() error {
 	if err := c.validateJWT(); err != nil {
 		return err
 	}
+	if err := c.validateRevocation(); err != nil {
+		return err
+	}
 	if c.UsersFile == "" && !c.Anonymous && c.jwtSources() == 0 && !c.ProxyAuth {
 		return bad("INSTANT_USERS_FILE", "no identity source is configured (set INSTANT_USERS_FILE, an INSTANT_JWT_* key, INSTANT_PROXY_AUTH=true or INSTANT_ANONYMOUS=true)")
 	}
@@ -228,6 +235,22 @@ func (c Config) validateJWT() error {
 				return bad(v, "empty (want a claim name)")
 			}
 		}
+	}
+	return nil
+}
+
+// validateRevocation checks the Centrifugo API settings of live revocation.
+func (c Config) validateRevocation() error {
+	switch {
+	case c.CentrifugoAPIURL == "" && c.CentrifugoAPIKey != "":
+		return &ConfigError{Var: "INSTANT_CENTRIFUGO_API_URL", Msg: "empty with INSTANT_CENTRIFUGO_API_KEY set (want Centrifugo's API URL, e.g. http://127.0.0.1:8000/api, to revoke access live)"}
+	case c.CentrifugoAPIURL == "":
+		return nil
+	case c.CentrifugoAPIKey == "":
+		return &ConfigError{Var: "INSTANT_CENTRIFUGO_API_KEY", Msg: "empty with INSTANT_CENTRIFUGO_API_URL set (want Centrifugo's http_api.key)"}
+	}
+	if u, err := url.Parse(c.CentrifugoAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &ConfigError{Var: "INSTANT_CENTRIFUGO_API_URL", Msg: fmt.Sprintf("%q (want an http(s) URL such as http://127.0.0.1:8000/api)", c.CentrifugoAPIURL)}
 	}
 	return nil
 }

@@ -49,6 +49,11 @@ func (s *Server) connectionToken(id identity) (string, error) {
 	info := map[string]any{"site": s.cfg.SiteName}
 	if id.user.Authenticated() {
 		info["username"] = id.user.Username
+		// The attributes the ACL decided with, for live revocation to check
+		// this connection against a new ACL (revoke_plan.go).
+		if a := (connACL{Groups: id.user.Groups, Staff: id.user.Staff, Superuser: id.user.Superuser}); len(a.Groups) > 0 || a.Staff || a.Superuser {
+			info[connInfoACL] = a
+		}
 	}
 	tok, _, err := s.deps.Signer.Connection(id.sub(), info, s.cfg.TokenTTL)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/instant-go/instant/internal/logging"
 	"github.com/instant-go/instant/internal/tokens"
 	"github.com/instant-go/instant/internal/users"
+	"github.com/instant-go/instant/pkg/acl"
 )
 
 // Service is a running token service: the HTTP server and the watchers of
@@ -92,25 +93,52 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (*Service, error) {
 			ErrorLog:          zap.NewStdLog(log),
 		},
 	}
-	watch := func(name string, w func(context.Context) error) {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := w(wctx); err != nil {
-				log.Error("file watch stopped; reload with a restart", zap.String("file", name), zap.Error(err))
-			}
-		}()
+	if cfg.CentrifugoAPIURL != "" {
+		s.startRevoker(wctx, cfg, base, channels, usersFile)
 	}
-	watch(cfg.ChannelsFile, channels.Watch)
+	s.goWatch(wctx, cfg.ChannelsFile, channels.Watch)
 	if usersFile != nil {
-		watch(cfg.UsersFile, usersFile.Watch)
+		s.goWatch(wctx, cfg.UsersFile, usersFile.Watch)
 	}
 	go func() { s.errc <- s.http.Serve(ln) }()
 	log.Info("token service listening", zap.String("addr", s.Addr()),
 		zap.Int("channels", channels.Current().Len()), zap.Bool("anonymous", cfg.Anonymous),
 		zap.Bool("users_file", cfg.UsersFile != ""), zap.Bool("upstream_jwt", server.jwt != nil),
-		zap.Bool("proxy_auth", len(server.authProxies) > 0))
+		zap.Bool("proxy_auth", len(server.authProxies) > 0), zap.Bool("live_revocation", cfg.CentrifugoAPIURL != ""))
 	return s, nil
+}
+
+// goWatch runs a file's watch until ctx ends.
+func (s *Service) goWatch(ctx context.Context, name string, watch func(context.Context) error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := watch(ctx); err != nil {
+			s.log.Error("file watch stopped; reload with a restart", zap.String("file", name), zap.Error(err))
+		}
+	}()
+}
+
+// startRevoker revokes access through Centrifugo's API after each reload of
+// the channels or users file, until ctx ends.
+func (s *Service) startRevoker(ctx context.Context, cfg Config, log *zap.Logger, channels *hotfile.File[*acl.Registry], usersFile *hotfile.File[*users.File]) {
+	current := func() accessState {
+		st := accessState{reg: channels.Current()}
+		if usersFile != nil {
+			st.users = usersFile.Current()
+		}
+		return st
+	}
+	r := newRevoker(cfg, log, s.server.m.reg, current)
+	channels.OnReload(func(*acl.Registry) { r.reloaded() })
+	if usersFile != nil {
+		usersFile.OnReload(func(*users.File) { r.reloaded() })
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		r.run(ctx)
+	}()
 }
 
 func newSigner(cfg Config) (*tokens.Signer, error) {
@@ -172,6 +200,9 @@ Usage:
   tokensvc                 run the service (configured by the variables below)
   tokensvc hash-password [-cost 12]
                            read a password line on stdin, print its bcrypt hash
+  tokensvc explain --user NAME [--channel CH] [--groups g1,g2] [--staff]
+                   [--superuser] [--anonymous] [--json]
+                           why a user may or may not subscribe (explain --help)
   tokensvc --help          this help
 
 Configuration (environment variables):
@@ -193,6 +224,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 				return err
 			}
 			return hashPassword(stdin, stdout, *cost)
+		case "explain":
+			return explainCommand(args[1:], stdout, stderr)
 		default:
 			return fmt.Errorf("unknown argument %q (see tokensvc --help)", args[0])
 		}

@@ -38,6 +38,7 @@ func Parse(name string, data []byte) (*File, error) {
 	if err == nil {
 		var f *File
 		if f, err = build(list, lines.At); err == nil {
+			f.name = name
 			return f, nil
 		}
 		err.File = name

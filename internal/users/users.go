@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -54,6 +55,10 @@ type File struct {
 	pad map[int][]byte
 	// compare is bcrypt.CompareHashAndPassword; tests count the work.
 	compare func(hash, password []byte) error
+	// name, entry and line say where each user was written (Source).
+	name  string
+	entry map[string]int
+	line  func(entry int, field string) int
 }
 
 // Errors of Authenticate.
@@ -87,6 +92,35 @@ func (f *File) Lookup(username string) (User, bool) {
 		u.Groups = slices.Clone(u.Groups)
 	}
 	return u, ok
+}
+
+// Source is "file:line" of a field of the user's entry (of the entry when
+// the field is not written), "" when unknown.
+func (f *File) Source(username, field string) string {
+	if f == nil || f.name == "" {
+		return ""
+	}
+	i, ok := f.entry[username]
+	if !ok {
+		return ""
+	}
+	if n := f.line(i, field); n > 0 {
+		return f.name + ":" + strconv.Itoa(n)
+	}
+	return f.name
+}
+
+// Users returns every user, in no particular order.
+func (f *File) Users() []User {
+	if f == nil {
+		return nil
+	}
+	out := make([]User, 0, len(f.byName))
+	for _, u := range f.byName {
+		u.Groups = slices.Clone(u.Groups)
+		out = append(out, u)
+	}
+	return out
 }
 
 // Len is the number of users.
@@ -154,7 +188,7 @@ func build(list []User, line func(entry int, field string) int) (*File, *FileErr
 	fail := func(i int, field, format string, args ...any) *FileError {
 		return &FileError{Line: line(i, field), Entry: i, Label: list[i].Username, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
-	f := &File{byName: make(map[string]User, len(list))}
+	f := &File{byName: make(map[string]User, len(list)), entry: make(map[string]int, len(list)), line: line}
 	minCost := 0
 	firstName := map[string]int{}
 	firstID := map[string]int{}
@@ -193,6 +227,7 @@ func build(list []User, line func(entry int, field string) int) (*File, *FileErr
 		}
 		u.Groups = slices.Clone(u.Groups)
 		f.byName[u.Username] = u
+		f.entry[u.Username] = i
 	}
 	if err := f.makePadding(minCost); err != nil {
 		return nil, &FileError{Entry: -1, Msg: err.Error()}

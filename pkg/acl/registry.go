@@ -2,6 +2,7 @@ package acl
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -33,6 +34,9 @@ func (c Channel) clone() Channel {
 type Registry struct {
 	byName map[string]*Channel
 	sorted []Channel // by name; the values byName points to
+	// sources says where each channel was written, by name; empty for a
+	// registry built by NewRegistry.
+	sources map[string]Source
 }
 
 // ChannelEntry is a channel as decoded from a file, with where it was
@@ -134,6 +138,12 @@ func build(entries []ChannelEntry) (*Registry, *FileError) {
 			}
 		}
 		r.sorted = append(r.sorted, c.clone())
+		if e := &entries[i]; e.File != "" || e.Line > 0 {
+			if r.sources == nil {
+				r.sources = make(map[string]Source, len(chs))
+			}
+			r.sources[c.Name] = Source{File: e.File, Line: e.Line, Fields: maps.Clone(e.Fields)}
+		}
 	}
 	slices.SortFunc(r.sorted, func(a, b Channel) int { return strings.Compare(a.Name, b.Name) })
 	for i := range r.sorted {
@@ -199,27 +209,5 @@ func (r *Registry) ChannelsFor(u User) []Channel {
 	return out
 }
 
-// canSubscribe is the subscribe rule.
-func canSubscribe(u User, c *Channel) bool {
-	if !c.Active {
-		return false
-	}
-	if c.Level == LevelPublic {
-		return true
-	}
-	if !u.Authenticated() {
-		return false
-	}
-	if u.Superuser {
-		return true
-	}
-	switch c.Level {
-	case LevelUsers:
-		return true
-	case LevelGroups:
-		return u.inAnyGroup(c.Groups)
-	case LevelStaff:
-		return u.Staff
-	}
-	return false
-}
+// canSubscribe is the subscribe rule (see subscribeRule).
+func canSubscribe(u User, c *Channel) bool { return subscribeRule(u, c).Allowed() }

@@ -1,0 +1,215 @@
+package tokensvc
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/instant-go/instant/internal/centrifugo"
+	"github.com/instant-go/instant/internal/logging"
+)
+
+// Disconnect code and reason of a users-file user removed or whose password
+// changed: in Centrifugo's range of terminal codes for applications
+// (4500-4999), so clients do not reconnect.
+const (
+	revokedCode   = 4501
+	revokedReason = "access revoked: user removed or password changed"
+)
+
+// revokeBatch is the most commands sent in one request; revokeTimeout bounds
+// each request; revokeAttempts are the tries of a request Centrifugo did not
+// answer.
+const (
+	revokeBatch    = 1000
+	revokeTimeout  = 5 * time.Second
+	revokeAttempts = 3
+)
+
+// revoker takes access away live: after each reload of the channels or users
+// file it compares what the service hands out now with what it handed out
+// before and has Centrifugo unsubscribe and disconnect accordingly (see
+// revocationPlan), within moments of the reload.
+type revoker struct {
+	api     *centrifugo.ServerAPI
+	log     *zap.Logger
+	current func() accessState
+	base    accessState // the state revoked against last
+	kick    chan struct{}
+
+	commands    *prometheus.CounterVec // kind: unsubscribe, disconnect
+	errors      prometheus.Counter
+	noPresence  prometheus.Counter
+	runDuration prometheus.Histogram
+}
+
+func newRevoker(cfg Config, log *zap.Logger, reg prometheus.Registerer, current func() accessState) *revoker {
+	r := &revoker{
+		api:     centrifugo.NewServerAPI(cfg.CentrifugoAPIURL, cfg.CentrifugoAPIKey, &http.Client{Timeout: revokeTimeout}),
+		log:     log.With(zap.String(logging.FieldComponent, "revocation")),
+		current: current,
+		base:    current(),
+		kick:    make(chan struct{}, 1),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "instant_tokensvc_revocations_total", Help: "Unsubscribe and disconnect commands Centrifugo applied after a reload, by kind.",
+		}, []string{"kind"}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "instant_tokensvc_revocation_errors_total", Help: "Revocation commands or presence lookups that failed (logged).",
+		}),
+		noPresence: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "instant_tokensvc_revocation_presence_unavailable_total", Help: "Changed channels whose namespace has no presence: users outside the users file were not checked there.",
+		}),
+		runDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "instant_tokensvc_revocation_duration_seconds", Help: "Time from a reload to Centrifugo having applied its revocations.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+	}
+	reg.MustRegister(r.commands, r.errors, r.noPresence, r.runDuration)
+	return r
+}
+
+// reloaded is the files' reload hook: it wakes the revoker and returns.
+func (r *revoker) reloaded() {
+	select {
+	case r.kick <- struct{}{}:
+	default: // a run is due already; it reads the newest state
+	}
+}
+
+// run revokes after each reload until ctx ends.
+func (r *revoker) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+			r.revoke(ctx)
+		}
+	}
+}
+
+// revokeStats are the numbers of one run, logged once.
+type revokeStats struct {
+	disconnected, unsubscribed, presenceChecked, presenceUnavailable, errors int
+}
+
+// revoke compares the current state with the last one and applies the
+// difference, then logs the numbers once.
+func (r *revoker) revoke(ctx context.Context) {
+	start := time.Now()
+	cur := r.current()
+	plan := planRevocations(r.base, cur)
+	r.base = cur
+	var st revokeStats
+	cmds := make([]centrifugo.AdminCommand, 0, len(plan.disconnect)+len(plan.unsubscribe))
+	for _, id := range plan.disconnect {
+		cmds = append(cmds, centrifugo.AdminCommand{Disconnect: &centrifugo.Disconnect{User: id, Code: revokedCode, Reason: revokedReason}})
+	}
+	for i := range plan.unsubscribe {
+		cmds = append(cmds, centrifugo.AdminCommand{Unsubscribe: &plan.unsubscribe[i]})
+	}
+	cmds = append(cmds, r.presenceUnsubscribes(ctx, cur, plan, &st)...)
+	r.send(ctx, cmds, &st)
+	d := time.Since(start)
+	r.runDuration.Observe(d.Seconds())
+	r.log.Info("access revoked after reload",
+		zap.Int("users_disconnected", st.disconnected), zap.Int("unsubscribed", st.unsubscribed),
+		zap.Int("changed_channels", len(plan.stricter)), zap.Int("presence_checked", st.presenceChecked),
+		zap.Int("presence_unavailable", st.presenceUnavailable), zap.Int("errors", st.errors), zap.Duration("duration", d))
+}
+
+// presenceUnsubscribes asks presence who is subscribed to each changed
+// channel and unsubscribes the connections of users outside the users file
+// that the new ACL no longer admits (anonymous ones by client id).
+func (r *revoker) presenceUnsubscribes(ctx context.Context, cur accessState, plan revocationPlan, st *revokeStats) []centrifugo.AdminCommand {
+	var cmds []centrifugo.AdminCommand
+	for _, ch := range plan.stricter {
+		pctx, cancel := context.WithTimeout(ctx, revokeTimeout)
+		clients, err := r.api.Presence(pctx, ch)
+		cancel()
+		var re *centrifugo.ReplyError
+		switch {
+		case errors.As(err, &re) && re.Code == centrifugo.ErrCodeNotAvailable:
+			st.presenceUnavailable++
+			r.noPresence.Inc()
+			continue
+		case err != nil:
+			st.errors++
+			r.errors.Inc()
+			r.log.Error("presence lookup failed; users outside the users file keep the channel until their subscription token expires",
+				zap.String(logging.FieldChannel, ch), zap.Error(err))
+			continue
+		}
+		st.presenceChecked++
+		for _, ci := range clients {
+			if plan.fileUsers[ci.User] || cur.reg.CanSubscribe(presenceUser(ci), ch) {
+				continue
+			}
+			u := &centrifugo.Unsubscribe{Channel: ch, User: ci.User}
+			if ci.User == "" {
+				u.Client = ci.Client
+			}
+			cmds = append(cmds, centrifugo.AdminCommand{Unsubscribe: u})
+		}
+	}
+	return cmds
+}
+
+// send applies cmds in batches, trying a batch again while Centrifugo does
+// not answer, and counts the outcome.
+func (r *revoker) send(ctx context.Context, cmds []centrifugo.AdminCommand, st *revokeStats) {
+	for len(cmds) > 0 {
+		batch := cmds[:min(len(cmds), revokeBatch)]
+		cmds = cmds[len(batch):]
+		errs, err := r.sendBatch(ctx, batch)
+		failed, firstErr := 0, err
+		for i, c := range batch {
+			if err == nil && errs[i] == nil {
+				if c.Disconnect != nil {
+					st.disconnected++
+					r.commands.WithLabelValues("disconnect").Inc()
+				} else {
+					st.unsubscribed++
+					r.commands.WithLabelValues("unsubscribe").Inc()
+				}
+				continue
+			}
+			failed++
+			if firstErr == nil {
+				firstErr = errs[i]
+			}
+		}
+		if failed > 0 {
+			st.errors += failed
+			r.errors.Add(float64(failed))
+			r.log.Error("revocation commands failed; the users keep access until their tokens expire",
+				zap.Int("failed", failed), zap.Int("batch", len(batch)), zap.Error(firstErr))
+		}
+	}
+}
+
+func (r *revoker) sendBatch(ctx context.Context, batch []centrifugo.AdminCommand) ([]error, error) {
+	var err error
+	for attempt := range revokeAttempts {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		bctx, cancel := context.WithTimeout(ctx, revokeTimeout)
+		var errs []error
+		errs, err = r.api.Revoke(bctx, batch)
+		cancel()
+		var re *centrifugo.RequestError
+		if err == nil || !errors.As(err, &re) || !re.Unavailable {
+			return errs, err
+		}
+	}
+	return nil, err
+}

@@ -1,0 +1,201 @@
+package tokensvc_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/instant-go/instant/internal/stack"
+	"github.com/instant-go/instant/internal/testenv"
+	"github.com/instant-go/instant/internal/tokensvc"
+)
+
+// revokeWithin is how soon after a file changes its revocations must have
+// reached the clients.
+const revokeWithin = time.Second
+
+// startRevoking runs the service with live revocation against a real
+// Centrifugo (with mods applied to it), logging to an observer too.
+func startRevoking(t *testing.T, opts []option, mods ...func(*stack.CentrifugoOptions)) (*harness, *observer.ObservedLogs) {
+	t.Helper()
+	cf := testenv.StartCentrifugo(t, mods...)
+	core, logs := observer.New(zapcore.InfoLevel)
+	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
+	opts = append([]option{func(c *tokensvc.Config) { c.CentrifugoAPIURL, c.CentrifugoAPIKey = cf.APIURL(), cf.APIKey }}, opts...)
+	return startLogged(t, cf, log, opts...), logs
+}
+
+// connectWith connects a websocket client with the tokens of an answer and
+// subscribes to the channels named (each with its token).
+func (h *harness) connectWith(t *testing.T, tr tokensvc.TokenResponse, channels ...string) *testenv.Subscriber {
+	t.Helper()
+	s := testenv.Connect(t, h.cf.WebsocketURL(), tr.WSToken)
+	for _, name := range channels {
+		tok := ""
+		for _, c := range tr.Channels {
+			if c.Name == name {
+				tok = c.Token
+			}
+		}
+		if tok == "" {
+			t.Fatalf("no token for %s in %v", name, names(tr.Channels))
+		}
+		s.MustSubscribe(name, tok)
+	}
+	return s
+}
+
+// rewrite replaces old with new in the file at path (old must be there).
+func rewrite(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s has no %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitUnsubscribed waits until the server unsubscribed s from channel.
+func waitUnsubscribed(t *testing.T, s *testenv.Subscriber, channel string) {
+	t.Helper()
+	testenv.Eventually(t, revokeWithin, func() error {
+		if _, ok := s.Unsubscribed(channel); !ok {
+			return fmt.Errorf("still subscribed to %s", channel)
+		}
+		return nil
+	})
+}
+
+// TestRevokeDemotedChannel: $users goes from level users to staff. Alice
+// (users file, not staff) is unsubscribed within a second and receives
+// nothing after; Bob (staff) keeps the channel throughout and receives.
+func TestRevokeDemotedChannel(t *testing.T) {
+	h, logs := startRevoking(t, nil)
+	alice := h.connectWith(t, h.client().login("alice", alicePW), "$users")
+	bob := h.connectWith(t, h.client().login("bob", bobPW), "$users")
+	nc := h.bridge("object")
+	h.publish(t, nc, `{"channel":"$users","message":"before","id":"m-1"}`)
+	for _, s := range []*testenv.Subscriber{alice, bob} {
+		if p := s.Next(5 * time.Second); !strings.Contains(string(p.Data), `"m-1"`) {
+			t.Fatalf("before: got %s", p.Data)
+		}
+	}
+
+	rewrite(t, h.cfg.ChannelsFile, "  - name: $users\n    level: users\n", "  - name: $users\n    level: staff\n")
+	waitUnsubscribed(t, alice, "$users")
+	h.publish(t, nc, `{"channel":"$users","message":"after","id":"m-2"}`)
+	if p := bob.Next(5 * time.Second); !strings.Contains(string(p.Data), `"m-2"`) {
+		t.Errorf("bob after the change: got %s, want m-2", p.Data)
+	}
+	if p, ok := alice.TryNext(300 * time.Millisecond); ok {
+		t.Errorf("alice received %s after her access was revoked", p.Data)
+	}
+	if e, ok := bob.Unsubscribed("$users"); ok {
+		t.Errorf("bob (staff) was unsubscribed: %+v", e)
+	}
+	entries := logs.FilterMessage("access revoked after reload").All()
+	if len(entries) == 0 {
+		t.Fatal("no log line with the numbers of the revocation")
+	}
+	if f := entries[len(entries)-1].ContextMap(); f["unsubscribed"] != int64(1) || f["presence_unavailable"] != int64(1) {
+		t.Errorf("logged %v, want 1 unsubscribed, and presence unavailable for the changed channel", f)
+	}
+	if m := h.client().do("GET", "/metrics", nil); !strings.Contains(string(m.body), `instant_tokensvc_revocations_total{kind="unsubscribe"} 1`) {
+		t.Errorf("metrics lack one unsubscribe revocation")
+	}
+}
+
+// TestRevokeRemovedUser: Alice is removed from the users file. Her
+// connection ends within a second with a code that tells clients not to
+// reconnect, and her session no longer refreshes; Bob keeps his.
+func TestRevokeRemovedUser(t *testing.T) {
+	h, _ := startRevoking(t, nil)
+	aliceHTTP := h.client()
+	alice := h.connectWith(t, aliceHTTP.login("alice", alicePW), "$users")
+	bob := h.connectWith(t, h.client().login("bob", bobPW), "$users", "$staff")
+
+	b, err := os.ReadFile(h.cfg.UsersFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, bobEntry, _ := strings.Cut(string(b), "  - username: bob\n")
+	if err := os.WriteFile(h.cfg.UsersFile, []byte("users:\n  - username: bob\n"+bobEntry), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var code uint32
+	testenv.Eventually(t, revokeWithin, func() error {
+		e, ok := alice.Disconnected()
+		if !ok {
+			return fmt.Errorf("alice still connected")
+		}
+		code = e.Code
+		return nil
+	})
+	// centrifuge-go and centrifuge-js reconnect unless the code is in
+	// 3500-3999 or 4500-4999.
+	if !(code >= 3500 && code < 4000 || code >= 4500 && code < 5000) {
+		t.Errorf("disconnect code %d tells clients to reconnect", code)
+	}
+	if r := aliceHTTP.do("POST", "/instant/refresh/", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("refresh with the removed user's session: %s, want 401", r)
+	}
+	h.publish(t, h.bridge("object"), `{"channel":"$staff","message":"still here","id":"m-3"}`)
+	if p := bob.Next(5 * time.Second); !strings.Contains(string(p.Data), `"m-3"`) {
+		t.Errorf("bob: got %s", p.Data)
+	}
+	if e, ok := bob.Disconnected(); ok {
+		t.Errorf("bob was disconnected: %+v", e)
+	}
+}
+
+// TestRevokeUpstreamUsersWithPresence: users who exist only in upstream
+// JWTs, and anonymous users, are found with presence (enabled here) and
+// lose the channels a new file closes to them: $group2 given to other
+// groups, public made users-only; a staff JWT user keeps $users made staff.
+func TestRevokeUpstreamUsersWithPresence(t *testing.T) {
+	jwtKey := strings.Repeat("j", 40)
+	h, _ := startRevoking(t, []option{func(c *tokensvc.Config) { c.JWTHMACKey, c.Anonymous = jwtKey, true }},
+		func(o *stack.CentrifugoOptions) {
+			o.Env = append(o.Env, "CENTRIFUGO_CHANNEL_WITHOUT_NAMESPACE_PRESENCE=true")
+		})
+	bearer := func(sub string, claims jwt.MapClaims) tokensvc.TokenResponse {
+		tok := signUpstream(t, jwt.SigningMethodHS256, []byte(jwtKey), upstreamClaims(sub, claims), "")
+		c := h.client()
+		return c.tokens(c.do("POST", "/instant/get_token/", nil, "Authorization", "Bearer "+tok))
+	}
+	gina := h.connectWith(t, bearer("u-7", jwt.MapClaims{"groups": []string{"group2"}}), "$group2", "$users")
+	boss := h.connectWith(t, bearer("u-8", jwt.MapClaims{"staff": true}), "$users")
+	anonHTTP := h.client()
+	anon := h.connectWith(t, anonHTTP.tokens(anonHTTP.do("POST", "/instant/get_token/", nil)), "public")
+
+	b, err := os.ReadFile(h.cfg.ChannelsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "groups: [group2]", "groups: [group3]", 1)
+	s = strings.Replace(s, "  - name: $users\n    level: users\n", "  - name: $users\n    level: staff\n", 1)
+	s = strings.Replace(s, "  - name: public\n    level: public\n", "  - name: public\n    level: users\n", 1)
+	if err := os.WriteFile(h.cfg.ChannelsFile, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitUnsubscribed(t, gina, "$group2")
+	waitUnsubscribed(t, gina, "$users")
+	waitUnsubscribed(t, anon, "public")
+	if e, ok := boss.Unsubscribed("$users"); ok {
+		t.Errorf("the staff JWT user lost $users: %+v", e)
+	}
+}
