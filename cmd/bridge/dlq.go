@@ -150,8 +150,11 @@ func (a dlqArgs) run(ctx context.Context, store *dlq.Store, stdout io.Writer) er
 		enc.SetIndent("", "  ")
 		return enc.Encode(letterJSON(l))
 	case "replay":
-		seqs, err := store.Replay(ctx, a.filter)
+		seqs, kept, err := store.Replay(ctx, a.filter)
 		fmt.Fprintf(stdout, "replayed %d dead letters\n", len(seqs))
+		if len(kept) > 0 {
+			fmt.Fprintf(stdout, "kept %d truncated dead letters (%v): only the start of their envelope was stored; see bridge dlq show, purge them when handled\n", len(kept), kept)
+		}
 		return err
 	default: // purge
 		n, err := store.Purge(ctx, a.filter)

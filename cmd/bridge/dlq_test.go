@@ -107,6 +107,15 @@ func TestDLQShowTruncated(t *testing.T) {
 	if err := run([]string{"dlq", "list"}, &out); err != nil || !strings.Contains(out.String(), "truncated") {
 		t.Errorf("list does not say the dead letter is truncated: %v\n%s", err, out.String())
 	}
+	// Replaying the start of an envelope could only fail: it is kept.
+	out.Reset()
+	if err := run([]string{"dlq", "replay", "--all"}, &out); err != nil || !strings.Contains(out.String(), "replayed 0") || !strings.Contains(out.String(), "kept 1 truncated") {
+		t.Errorf("replay --all of a truncated dead letter: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := run([]string{"dlq", "show", "1"}, &out); err != nil {
+		t.Errorf("the truncated dead letter is gone after replay: %v", err)
+	}
 }
 
 func writer(t *testing.T, nc *nats.Conn) *dlq.Writer {

@@ -2,8 +2,14 @@ package main
 
 import (
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -82,4 +88,55 @@ func TestReadmeReasonCodes(t *testing.T) {
 	if !reflect.DeepEqual(documented, declared) {
 		t.Errorf("README.md reason codes\n got %q\nwant %q (bridge.ReasonCodes, in that order)", documented, declared)
 	}
+	// bridge.ReasonCodes itself lists exactly the Code* constants of the
+	// packages that own the codes.
+	constants := declaredCodes(t, "../../pkg/envelope", "../../pkg/acl", "../../internal/centrifugo", "../../internal/bridge")
+	listed := slices.Sorted(slices.Values(declared))
+	if !reflect.DeepEqual(constants, listed) {
+		t.Errorf("Code* constants of the owning packages\n %q\nbridge.ReasonCodes\n %q", constants, listed)
+	}
+}
+
+// declaredCodes is the sorted values of the exported Code* string constants
+// in the non-test files of dirs.
+func declaredCodes(t *testing.T, dirs ...string) []string {
+	t.Helper()
+	var out []string
+	fset := token.NewFileSet()
+	for _, dir := range dirs {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range files {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, name, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range f.Decls {
+				g, ok := d.(*ast.GenDecl)
+				if !ok || g.Tok != token.CONST {
+					continue
+				}
+				for _, spec := range g.Specs {
+					vs := spec.(*ast.ValueSpec)
+					for i, n := range vs.Names {
+						if i >= len(vs.Values) {
+							break // an iota list
+						}
+						lit, ok := vs.Values[i].(*ast.BasicLit)
+						if ok && lit.Kind == token.STRING && strings.HasPrefix(n.Name, "Code") {
+							v, _ := strconv.Unquote(lit.Value)
+							out = append(out, v)
+						}
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -56,8 +56,9 @@ type Bridge struct {
 	// finishing in-flight envelopes (dead letters) is bounded by it.
 	shutdownCtx atomic.Pointer[context.Context]
 
-	rejectLog rate.Sometimes
-	dropLog   rate.Sometimes
+	rejectLog  rate.Sometimes
+	receiptLog rate.Sometimes // receipts refused: apart, so a flood of them hides no rejection
+	dropLog    rate.Sometimes
 }
 
 // newSource is the delivery mode's source: the one place that knows the modes.
@@ -103,6 +104,7 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 		ctx:           ctx,
 		cancel:        cancel,
 		rejectLog:     rate.Sometimes{First: 10, Interval: 10 * time.Second},
+		receiptLog:    rate.Sometimes{First: 1, Interval: 10 * time.Second},
 		dropLog:       rate.Sometimes{First: 1, Interval: 10 * time.Second},
 	}
 	b.api = centrifugo.NewHTTPSender(cfg.CentrifugoAPIURL, cfg.CentrifugoAPIKey, &http.Client{
@@ -231,6 +233,10 @@ func (b *Bridge) Shutdown(ctx context.Context) error {
 func (b *Bridge) shutdown(ctx context.Context) error {
 	b.log.Info("bridge shutting down")
 	b.shutdownCtx.Store(&ctx)
+	// When ctx ends, whatever still waits to be submitted (a source blocked
+	// on the byte budget) gives up at once: stored envelopes are naked, the
+	// others answered upstream_unavailable.
+	defer context.AfterFunc(ctx, b.cancel)()
 	if b.canary != nil {
 		b.canary.stop() // first: its probes would fail from now on
 	}

@@ -124,7 +124,6 @@ var (
 
 func (d *canaryDelivery) subject() string        { return d.msg.Subject }
 func (d *canaryDelivery) data() []byte           { return d.msg.Data }
-func (d *canaryDelivery) header() nats.Header    { return d.msg.Header }
 func (d *canaryDelivery) replyTo() string        { return "" } // never a receipt
 func (d *canaryDelivery) begin() (string, error) { return "", nil }
 

@@ -115,8 +115,8 @@ func (c Config) Validate() error {
 	if strings.HasPrefix(c.RejectedPrefix+".", c.Subject+".") {
 		return fmt.Errorf("INSTANT_REJECTED_PREFIX=%q is inside INSTANT_SUBJECT=%q: rejections would be received again; choose another prefix", c.RejectedPrefix, c.Subject)
 	}
-	if c.ReceiptPrefix == "" || strings.ContainsAny(c.ReceiptPrefix, "*> \t\r\n") {
-		return fmt.Errorf("INSTANT_RECEIPT_PREFIX=%q: want a subject prefix without wildcards, such as _INBOX.", c.ReceiptPrefix)
+	if !strings.HasSuffix(c.ReceiptPrefix, ".") || strings.ContainsAny(c.ReceiptPrefix, "*> \t\r\n") {
+		return fmt.Errorf("INSTANT_RECEIPT_PREFIX=%q: want a subject prefix ending with a dot, without wildcards, such as _INBOX.", c.ReceiptPrefix)
 	}
 	if c.CentrifugoAPIKey == "" {
 		return fmt.Errorf("INSTANT_CENTRIFUGO_API_KEY is empty: set it to Centrifugo's http_api.key")

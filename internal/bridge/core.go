@@ -75,6 +75,10 @@ func (s *coreSource) drain(ctx context.Context) error {
 		for sub.IsValid() && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
+		if n, _, err := sub.Pending(); ctx.Err() != nil && err == nil && n > 0 {
+			s.log.Error("shutdown timeout: envelopes received from NATS were not handled; their producers get no receipt",
+				zap.String(logging.FieldSubject, sub.Subject), zap.Int("envelopes", n))
+		}
 	}
 	close(s.stop)
 	s.wg.Wait()
@@ -114,7 +118,6 @@ type coreDelivery struct {
 
 func (d *coreDelivery) subject() string        { return d.msg.Subject }
 func (d *coreDelivery) data() []byte           { return d.msg.Data }
-func (d *coreDelivery) header() nats.Header    { return d.msg.Header }
 func (d *coreDelivery) replyTo() string        { return d.msg.Reply }
 func (d *coreDelivery) begin() (string, error) { return "", nil }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -355,5 +356,115 @@ func TestHardening2EnvelopeOverTheRequestLimit(t *testing.T) {
 	}
 	if p := sub.Next(5 * time.Second); !strings.Contains(string(p.Data), "small") {
 		t.Errorf("received %s, want only the small envelope", p.Data)
+	}
+}
+
+// TestHardening1DeadLettersAfterTheStreamIsCreatedAgain: a stream deleted
+// and created again starts its sequences over; a dead letter of its first
+// envelope is still stored, not taken for a repeat of the old stream's.
+func TestHardening1DeadLettersAfterTheStreamIsCreatedAgain(t *testing.T) {
+	s := startStack(t, jetstreamMode)
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	store := s.dlqStore()
+	letters := func(want int) {
+		t.Helper()
+		testenv.Eventually(t, 15*time.Second, func() error {
+			ls, err := store.List(ctx, dlq.Filter{}, 0)
+			if err != nil || len(ls) != want {
+				return fmt.Errorf("%d dead letters (%v), want %d", len(ls), err, want)
+			}
+			return nil
+		})
+	}
+	if seq := s.jsPublish(`{"channel":"$nope","message":"first"}`); seq != 1 {
+		t.Fatalf("first envelope at sequence %d, want 1", seq)
+	}
+	letters(1)
+	if err := js.DeleteStream(ctx, "INSTANT"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 15*time.Second, func() error {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		ack, err := js.Publish(pctx, "instant.publish", []byte(`{"channel":"$nope","message":"second"}`))
+		if err == nil && ack.Sequence != 1 {
+			t.Errorf("first envelope of the new stream at sequence %d, want 1", ack.Sequence)
+		}
+		return err
+	})
+	letters(2)
+}
+
+// TestHardening4DeadLetterStreamDeleted: with INSTANT_JETSTREAM_CREATE=true
+// a deleted dead-letter stream is created again when a dead letter finds it
+// missing, and the envelope is dead-lettered, not naked for ever.
+func TestHardening4DeadLetterStreamDeleted(t *testing.T) {
+	s := startStack(t, jetstreamMode)
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := js.DeleteStream(ctx, "INSTANT_DLQ"); err != nil {
+		t.Fatal(err)
+	}
+	s.jsPublish(`{"channel":"$nope","message":"x","id":"after-dlq-deleted"}`)
+	testenv.Eventually(t, 15*time.Second, func() error {
+		st, err := dlq.Open(ctx, s.nc, "INSTANT_DLQ")
+		if err != nil {
+			return err
+		}
+		ls, err := st.List(ctx, dlq.Filter{}, 0)
+		if err != nil || len(ls) != 1 || ls[0].EnvelopeID != "after-dlq-deleted" {
+			return fmt.Errorf("dead letters %v (%v), want after-dlq-deleted", ls, err)
+		}
+		return nil
+	})
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if n := s.streamMsgs(); n != 0 {
+			return fmt.Errorf("%d envelopes left in the stream", n)
+		}
+		return nil
+	})
+}
+
+// TestHardening2ShutdownBoundedWhileBlockedOnTheBudget: a jetstream bridge
+// whose byte budget is full (Centrifugo hangs) shuts down within its
+// timeout: what waits for the budget is naked, not held.
+func TestHardening2ShutdownBoundedWhileBlockedOnTheBudget(t *testing.T) {
+	s := newStack(t, jetstreamMode, func(c *bridge.Config) {
+		c.MaxPendingBytes, c.MaxRequestBytes = 2048, 1024
+		c.CentrifugoTimeout, c.RetryAttempts = 5*time.Second, 10
+	})
+	s.startBridge()
+	pid := s.cf.PID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	for i := range 20 {
+		s.jsPublish(fmt.Sprintf(`{"channel":"$users","message":"%s","id":"b-%d"}`, strings.Repeat("x", 300), i))
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if v := metricValue(t, "http://"+s.b.HTTPAddr()+"/metrics", "instant_bridge_inflight_envelopes"); v < 3 {
+			return fmt.Errorf("%v envelopes in flight, want the budget full and more waiting", v)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		_ = s.b.Shutdown(ctx)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Shutdown with a 1 s timeout still running after 20 s")
 	}
 }

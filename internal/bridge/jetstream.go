@@ -44,6 +44,7 @@ type jsSource struct {
 	infoOK    atomic.Int64 // unix nanos of the last successful consumer info
 	infoError atomic.Value // string
 	down      atomic.Value // string: why fetching stopped, "" while it runs
+	dlqDown   atomic.Value // string: why dead letters cannot be written, "" when they can
 
 	mu       sync.Mutex
 	consumer jetstream.Consumer        // replaced when set up again
@@ -326,6 +327,9 @@ func (s *jsSource) status() (string, bool) {
 	if down, _ := s.down.Load().(string); down != "" {
 		return down, false
 	}
+	if down, _ := s.dlqDown.Load().(string); down != "" {
+		return down, false
+	}
 	last := s.infoOK.Load()
 	if last != 0 && time.Since(time.Unix(0, last)) <= 10*time.Second {
 		return "ok", true
@@ -432,10 +436,9 @@ type jsDelivery struct {
 	src *jsSource
 }
 
-func (d *jsDelivery) subject() string     { return d.msg.Subject() }
-func (d *jsDelivery) data() []byte        { return d.msg.Data() }
-func (d *jsDelivery) header() nats.Header { return d.msg.Headers() }
-func (d *jsDelivery) replyTo() string     { return d.msg.Headers().Get(HeaderReplyTo) }
+func (d *jsDelivery) subject() string { return d.msg.Subject() }
+func (d *jsDelivery) data() []byte    { return d.msg.Data() }
+func (d *jsDelivery) replyTo() string { return d.msg.Headers().Get(HeaderReplyTo) }
 
 // begin holds the envelope (kept alive until settled) and gives it a stable
 // id: the one a replay kept, else one derived from its stream position, so
@@ -493,8 +496,9 @@ func (d *jsDelivery) deadLetter(fi failureInfo, cause error) disposition {
 	err := s.dead.Write(ctx, dlq.Dead{
 		Failure: dlq.Failure{Code: code, Reason: cause.Error(), OriginalSubject: d.msg.Subject(), Producer: fi.producer, EnvelopeID: fi.id},
 		Data:    d.msg.Data(), Header: d.msg.Headers(),
-		Stream: s.cfg.JetStreamStream, Sequence: d.md.Sequence.Stream, Deliveries: d.md.NumDelivered,
+		Stream: s.cfg.JetStreamStream, Sequence: d.md.Sequence.Stream, Stored: d.md.Timestamp, Deliveries: d.md.NumDelivered,
 	})
+	s.deadLetterOutcome(ctx, err)
 	if err != nil {
 		s.log.Error("store dead letter; the envelope will be redelivered",
 			zap.String("reason", code), zap.Uint64("seq", d.md.Sequence.Stream), zap.Error(err))
@@ -504,6 +508,28 @@ func (d *jsDelivery) deadLetter(fi failureInfo, cause error) disposition {
 	d.ack("term", d.msg.TermWithReason(code))
 	s.m.deadLettered.WithLabelValues(code).Inc()
 	return rejected
+}
+
+// deadLetterOutcome keeps /readyz honest about the dead-letter stream: when
+// a write finds no stream (deleted), the bridge is not ready until one
+// succeeds, and with INSTANT_JETSTREAM_CREATE=true it creates the stream
+// again.
+func (s *jsSource) deadLetterOutcome(ctx context.Context, err error) {
+	if err == nil {
+		s.dlqDown.Store("")
+		return
+	}
+	if !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return
+	}
+	s.dlqDown.Store(fmt.Sprintf("dead-letter stream %s (INSTANT_DLQ) missing: %v", s.cfg.DLQ, err))
+	if s.cfg.JetStreamCreate {
+		if _, cerr := s.js.CreateOrUpdateStream(ctx, dlq.StreamConfig(s.cfg.DLQ, s.cfg.DLQSubject, s.cfg.JetStreamReplicas)); cerr != nil {
+			s.log.Error("create the dead-letter stream again", zap.String("stream", s.cfg.DLQ), zap.Error(cerr))
+			return
+		}
+		s.log.Warn("the dead-letter stream was missing; created it again", zap.String("stream", s.cfg.DLQ))
+	}
 }
 
 // nak asks for a redelivery after the backoff step of this delivery.

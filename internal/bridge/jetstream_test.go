@@ -281,7 +281,7 @@ func TestJetStreamHeadersAndIDs(t *testing.T) {
 	if len(id) != 26 {
 		t.Fatalf("dead letter id %q: want the 26-char stream-derived id", id)
 	}
-	if _, err := store.Replay(context.Background(), dlq.Filter{Code: "upstream_rejected"}); err != nil {
+	if _, _, err := store.Replay(context.Background(), dlq.Filter{Code: "upstream_rejected"}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, func() error {

@@ -76,7 +76,7 @@ func (b *Bridge) receiptSubject(d delivery) string {
 	}
 	if !strings.HasPrefix(to, b.cfg.ReceiptPrefix) || strings.ContainsAny(to, "*> \t\r\n") {
 		b.m.receiptsRefused.Inc()
-		b.rejectLog.Do(func() {
+		b.receiptLog.Do(func() {
 			b.log.Warn("not sending a receipt to a reply subject outside INSTANT_RECEIPT_PREFIX (logging is rate-limited; see instant_bridge_receipts_refused_total)",
 				zap.String("reply_to", headerSafe(to)), zap.String("prefix", b.cfg.ReceiptPrefix))
 		})

@@ -1,10 +1,6 @@
 package bridge
 
-import (
-	"context"
-
-	"github.com/nats-io/nats.go"
-)
+import "context"
 
 // source is where envelopes come from: one implementation per delivery mode,
 // each in its own file (core.go, jetstream.go). A source says how envelopes
@@ -28,7 +24,6 @@ type source interface {
 type delivery interface {
 	subject() string
 	data() []byte
-	header() nats.Header
 	// replyTo is where the producer asked for a receipt ("" for none),
 	// as given: the handle path checks it before publishing there.
 	replyTo() string

@@ -16,9 +16,9 @@ type Command struct {
 
 // Result is what Centrifugo answered for one channel.
 type Result struct {
-	Channel string `json:"channel"`
-	Offset  uint64 `json:"offset,omitempty"`
-	Epoch   string `json:"epoch,omitempty"`
+	Channel string
+	Offset  uint64
+	Epoch   string
 }
 
 // Outcome is the fate of an Item: Err is nil when every command was accepted;

@@ -162,10 +162,15 @@ func letter(m *jetstream.RawStreamMsg) Letter {
 // "instant-replay-<stream>-<seq>", so if a replay is interrupted between
 // storing and deleting, running it again is deduplicated by JetStream
 // (within the envelope stream's duplicate window, 2 minutes by default).
-// It returns the sequences replayed.
-func (s *Store) Replay(ctx context.Context, f Filter) ([]uint64, error) {
-	var done []uint64
-	err := s.each(ctx, f, func(l Letter) (bool, error) {
+// It returns the sequences replayed, and those it kept because their
+// envelope was truncated (Letter.Truncated): replaying the start of an
+// envelope could only fail, and would delete the one record of it.
+func (s *Store) Replay(ctx context.Context, f Filter) (done, kept []uint64, err error) {
+	err = s.each(ctx, f, func(l Letter) (bool, error) {
+		if l.Truncated > 0 {
+			kept = append(kept, l.Seq)
+			return true, nil
+		}
 		if l.OriginalSubject == "" {
 			return false, fmt.Errorf("dead letter %d has no %s header: not written by the bridge", l.Seq, HeaderOriginalSubject)
 		}
@@ -187,7 +192,7 @@ func (s *Store) Replay(ctx context.Context, f Filter) ([]uint64, error) {
 		done = append(done, l.Seq)
 		return true, nil
 	})
-	return done, err
+	return done, kept, err
 }
 
 // Purge deletes the matching dead letters and returns how many.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,12 +42,15 @@ type Dead struct {
 	Data       []byte
 	Header     nats.Header // the envelope's own headers
 	Stream     string
-	Sequence   uint64 // in Stream
+	Sequence   uint64    // in Stream
+	Stored     time.Time // when Stream stored it
 	Deliveries uint64
 }
 
 // Write stores d and returns once JetStream has it. A retried write of the
-// same envelope is deduplicated (Nats-Msg-Id <stream>-<seq>). When the
+// same envelope is deduplicated (Nats-Msg-Id <stream>-<seq>-<stored>: the
+// store time tells apart the envelopes of a stream that was deleted and
+// created again, whose sequences start over). When the
 // envelope and its headers exceed the server's max_payload, the dead letter
 // keeps the headers and as much of the body as fits, with Instant-Truncated
 // giving the original size: a dead letter can always be written.
@@ -54,7 +58,7 @@ func (w *Writer) Write(ctx context.Context, d Dead) error {
 	m := FailureMsg(w.subjectPrefix+"."+d.Code, d.Data, d.Header, d.Failure)
 	m.Header.Set(HeaderDeliveries, strconv.FormatUint(d.Deliveries, 10))
 	m.Header.Set(HeaderOriginalSequence, strconv.FormatUint(d.Sequence, 10))
-	m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-%d", d.Stream, d.Sequence))
+	m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-%d-%d", d.Stream, d.Sequence, d.Stored.UnixNano()))
 	if limit := w.nc.MaxPayload(); limit > 0 {
 		fit(m, int(limit))
 	}

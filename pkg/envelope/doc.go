@@ -66,8 +66,8 @@
 //	{"id":"…","channel":"…","site":"…","message":"…","data":{…},"event_class":"…","bucket":"…","ts":1795791845678}
 //
 // A broadcast copy (channel "") has "channels":[…] in place of "channel".
-// id is Meta.ID, else the envelope's id; site is the envelope's site, else
-// Meta.Site; message is present whenever the envelope had one, even "";
+// id is Meta.ID and site is Meta.Site (the caller applies the defaults: the
+// bridge gives the envelope's id and site, else its own); message is present whenever the envelope had one, even "";
 // data is the envelope's raw bytes; ts is Meta.ReceivedAt as integer Unix
 // milliseconds (UTC), omitted when ReceivedAt is the zero time.
 //
