@@ -151,6 +151,16 @@ func (r *Redis) Addr() string { return "127.0.0.1:" + strconv.Itoa(r.opts.Port) 
 // URL is the address as Centrifugo takes it, redis://127.0.0.1:<port>.
 func (r *Redis) URL() string { return "redis://" + r.Addr() }
 
+// PID is the process id, 0 while stopped.
+func (r *Redis) PID() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil {
+		return 0
+	}
+	return r.cmd.Process.Pid
+}
+
 // Stop terminates the process (SIGTERM, then SIGKILL after 5 s) and waits
 // (idempotent).
 func (r *Redis) Stop() error {
