@@ -34,8 +34,9 @@ type FailoverSender struct {
 	cfg   FailoverConfig
 	log   *zap.Logger
 
-	mu   sync.Mutex
-	down []bool
+	mu     sync.Mutex
+	down   []bool
+	closed bool // no probe starts after Close
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -59,8 +60,11 @@ type FailoverConfig struct {
 	ProbeTimeout time.Duration
 }
 
-// errNoNodes is the error of a FailoverSender without nodes.
-var errNoNodes = errors.New("centrifugo: no API URL configured")
+// Errors of a FailoverSender that sends nothing.
+var (
+	errNoNodes      = errors.New("centrifugo: no API URL configured")
+	errSenderClosed = errors.New("centrifugo: sender closed")
+)
 
 // NewFailoverSender returns a sender over nodes, the first preferred, and
 // starts the re-check of the nodes marked down; Close stops it.
@@ -112,31 +116,56 @@ func allFailed(errs []error) error {
 	return re
 }
 
-// Ready implements Sender: nil as soon as one node answers, in the order
-// requests would go.
+// Ready implements Sender: nil as soon as one node answers. The nodes are
+// probed at once, so a node that hangs does not hold up the answer; the
+// probes still running when it returns end with ctx.
 func (s *FailoverSender) Ready(ctx context.Context) error {
 	if len(s.nodes) == 0 {
 		return errNoNodes
 	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errSenderClosed
+	}
+	s.wg.Add(len(s.nodes)) // under mu: before Close's Wait, or not at all
+	s.mu.Unlock()
+	results := make(chan error, len(s.nodes))
+	for i, n := range s.nodes {
+		go func() {
+			defer s.wg.Done()
+			err := n.Sender.Ready(ctx)
+			switch {
+			case err == nil:
+				s.markUp(i)
+			case ctx.Err() == nil:
+				s.markDown(i, err)
+			}
+			if err != nil {
+				err = fmt.Errorf("%s: %w", n.Name, err)
+			}
+			results <- err
+		}()
+	}
 	var errs []error
-	for _, i := range s.order() {
-		err := s.nodes[i].Sender.Ready(ctx)
+	for range s.nodes {
+		err := <-results
 		if err == nil {
-			s.markUp(i)
 			return nil
 		}
-		if ctx.Err() != nil {
-			return err
-		}
-		s.markDown(i, err)
-		errs = append(errs, fmt.Errorf("%s: %w", s.nodes[i].Name, err))
+		errs = append(errs, err)
 	}
 	return fmt.Errorf("no Centrifugo node answers: %w", errors.Join(errs...))
 }
 
-// Close stops the re-check (idempotent).
+// Close stops the re-check and waits for the probes Ready started, which
+// end with their context (idempotent). Send still works after Close; Ready
+// answers an error.
 func (s *FailoverSender) Close() error {
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
 		s.cancel()
 		s.wg.Wait()
 	})

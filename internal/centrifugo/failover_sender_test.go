@@ -129,6 +129,13 @@ func TestFailoverSender(t *testing.T) {
 		t.Errorf("failover from a hung node took %v, want about the client timeout (500ms)", d)
 	}
 	wantDown("A")
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	start = time.Now()
+	err := s.Ready(rctx)
+	cancel()
+	if d := time.Since(start); err != nil || d > 2*time.Second {
+		t.Errorf("Ready with A hung and B up: %v after %v, want nil on B's answer, not after A's 5 s", err, d)
+	}
 	if err := syscall.Kill(a.PID(), syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
@@ -171,5 +178,14 @@ func TestFailoverSenderRefusals(t *testing.T) {
 	}
 	if err := s.Ready(context.Background()); err != nil {
 		t.Errorf("Ready with B answering: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ready(context.Background()); err == nil {
+		t.Error("Ready after Close: nil, want an error")
+	}
+	if _, err := s.Send(context.Background(), cmds); err != nil {
+		t.Errorf("Send after Close: %v, want it to work (only the re-check stops)", err)
 	}
 }
