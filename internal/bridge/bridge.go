@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -107,14 +108,7 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 		receiptLog:    rate.Sometimes{First: 1, Interval: 10 * time.Second},
 		dropLog:       rate.Sometimes{First: 1, Interval: 10 * time.Second},
 	}
-	b.api = centrifugo.NewHTTPSender(cfg.CentrifugoAPIURL, cfg.CentrifugoAPIKey, &http.Client{
-		Timeout: cfg.CentrifugoTimeout,
-		Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxIdleConnsPerHost: cfg.Concurrency + 2,
-			IdleConnTimeout:     90 * time.Second,
-		},
-	})
+	b.api = newSender(cfg, log)
 	b.fwd = centrifugo.New(centrifugo.Config{
 		MaxBatch:    cfg.BatchMax,
 		Concurrency: cfg.Concurrency,
@@ -132,12 +126,15 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 	opts, err := natsCfg.Options(log.With(zap.String(logging.FieldComponent, "nats")), b.asyncError, func() { close(b.closed) })
 	if err != nil {
 		cancel()
+		_ = b.fwd.Close(context.Background())
+		closeSender(b.api)
 		return nil, err
 	}
 	b.nc, err = nats.Connect(natsCfg.URL, opts...)
 	if err != nil {
 		cancel()
 		_ = b.fwd.Close(context.Background())
+		closeSender(b.api)
 		return nil, fmt.Errorf("connect nats %s: %w", natsCfg.URL, err)
 	}
 	b.ready.nc = b.nc
@@ -153,6 +150,35 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 		b.ready.canary = b.canary
 	}
 	return b, nil
+}
+
+// newSender is the transport to Centrifugo: an HTTPSender to the API URL,
+// or with several URLs a FailoverSender over one HTTPSender each.
+func newSender(cfg Config, log *zap.Logger) centrifugo.Sender {
+	client := &http.Client{
+		Timeout: cfg.CentrifugoTimeout,
+		Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			MaxIdleConnsPerHost: cfg.Concurrency + 2,
+			IdleConnTimeout:     90 * time.Second,
+		},
+	}
+	urls := cfg.CentrifugoAPIURLs()
+	if len(urls) == 1 {
+		return centrifugo.NewHTTPSender(urls[0], cfg.CentrifugoAPIKey, client)
+	}
+	nodes := make([]centrifugo.FailoverNode, len(urls))
+	for i, u := range urls {
+		nodes[i] = centrifugo.FailoverNode{Name: u, Sender: centrifugo.NewHTTPSender(u, cfg.CentrifugoAPIKey, client)}
+	}
+	return centrifugo.NewFailoverSender(centrifugo.FailoverConfig{}, log.With(zap.String(logging.FieldComponent, "centrifugo")), nodes...)
+}
+
+// closeSender stops what the sender runs in the background, if anything.
+func closeSender(s centrifugo.Sender) {
+	if c, ok := s.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 // Start subscribes and starts the HTTP listener and the channels file watch.
@@ -247,6 +273,7 @@ func (b *Bridge) shutdown(ctx context.Context) error {
 	if err := b.fwd.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("forward in-flight envelopes: %w", err))
 	}
+	closeSender(b.api)
 	if err := b.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		b.nc.Close()
 	}

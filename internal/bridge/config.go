@@ -36,7 +36,7 @@ type Config struct {
 	QueueGroup     string `envconfig:"INSTANT_QUEUE_GROUP" default:"instant-bridge" desc:"NATS queue group shared by bridge replicas"`
 	RejectedPrefix string `envconfig:"INSTANT_REJECTED_PREFIX" default:"instant.rejected" desc:"rejected envelopes are published to PREFIX.<code>"`
 
-	CentrifugoAPIURL  string        `envconfig:"INSTANT_CENTRIFUGO_API_URL" default:"http://127.0.0.1:8000/api" desc:"Centrifugo HTTP API endpoint"`
+	CentrifugoAPIURL  string        `envconfig:"INSTANT_CENTRIFUGO_API_URL" default:"http://127.0.0.1:8000/api" desc:"Centrifugo HTTP API endpoint(s), comma-separated: requests go to the first node answering, the next on failure"`
 	CentrifugoAPIKey  string        `envconfig:"INSTANT_CENTRIFUGO_API_KEY" required:"true" desc:"Centrifugo HTTP API key (http_api.key; secret)"`
 	CentrifugoTimeout time.Duration `envconfig:"INSTANT_CENTRIFUGO_TIMEOUT" default:"5s" desc:"timeout of one Centrifugo API request"`
 
@@ -121,9 +121,11 @@ func (c Config) Validate() error {
 	if c.CentrifugoAPIKey == "" {
 		return fmt.Errorf("INSTANT_CENTRIFUGO_API_KEY is empty: set it to Centrifugo's http_api.key")
 	}
-	u, err := url.Parse(c.CentrifugoAPIURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("INSTANT_CENTRIFUGO_API_URL=%q: want an http(s) URL such as http://127.0.0.1:8000/api", c.CentrifugoAPIURL)
+	for _, api := range c.CentrifugoAPIURLs() {
+		u, err := url.Parse(api)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("INSTANT_CENTRIFUGO_API_URL=%q: %q is not an http(s) URL; want one such as http://127.0.0.1:8000/api, or several comma-separated", c.CentrifugoAPIURL, api)
+		}
 	}
 	if c.ChannelsFile == "" {
 		return fmt.Errorf("INSTANT_CHANNELS_FILE is empty: set it to the channels file (YAML or JSON)")
@@ -231,6 +233,16 @@ func checkSubject(name, s string) error {
 		return fmt.Errorf("%s=%q: want a NATS subject without wildcards, such as instant.publish", name, s)
 	}
 	return nil
+}
+
+// CentrifugoAPIURLs are the URLs of INSTANT_CENTRIFUGO_API_URL, in order,
+// spaces around the commas removed (an empty entry stays, for Validate).
+func (c Config) CentrifugoAPIURLs() []string {
+	urls := strings.Split(c.CentrifugoAPIURL, ",")
+	for i, u := range urls {
+		urls[i] = strings.TrimSpace(u)
+	}
+	return urls
 }
 
 // NATS is the NATS part of the configuration.

@@ -35,6 +35,10 @@ func TestValidateNamesTheVariable(t *testing.T) {
 		{"missing channels file", func(c *Config) { c.ChannelsFile = "" }, "INSTANT_CHANNELS_FILE"},
 		{"bad payload mode", func(c *Config) { c.PayloadMode = "xml" }, "INSTANT_PAYLOAD_MODE"},
 		{"bad api url", func(c *Config) { c.CentrifugoAPIURL = "127.0.0.1:8000" }, "INSTANT_CENTRIFUGO_API_URL"},
+		{"bad second api url", func(c *Config) { c.CentrifugoAPIURL = "http://a:8000/api,b:8000" }, `"b:8000" is not an http(s) URL`},
+		{"empty api url in a list", func(c *Config) { c.CentrifugoAPIURL = "http://a:8000/api," }, "INSTANT_CENTRIFUGO_API_URL"},
+		{"bad second nats url", func(c *Config) { c.NATSURL = "nats://a:4222,http://b:4222" }, "INSTANT_NATS_URL"},
+		{"empty nats url in a list", func(c *Config) { c.NATSURL = "nats://a:4222,,nats://b:4222" }, "INSTANT_NATS_URL"},
 		{"wildcard subject", func(c *Config) { c.Subject = "instant.*" }, "INSTANT_SUBJECT"},
 		{"rejections inside the subject", func(c *Config) { c.RejectedPrefix = "instant.publish.rejected" }, "INSTANT_REJECTED_PREFIX"},
 		{"zero concurrency", func(c *Config) { c.Concurrency = 0 }, "INSTANT_CONCURRENCY"},
@@ -54,6 +58,21 @@ func TestValidateNamesTheVariable(t *testing.T) {
 				t.Fatalf("Validate() = %v, want an error naming %s", err, tc.wantIn)
 			}
 		})
+	}
+}
+
+func TestCentrifugoAPIURLs(t *testing.T) {
+	c := validConfig()
+	c.CentrifugoAPIURL = "http://a:8000/api, https://b/api"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.CentrifugoAPIURLs(), []string{"http://a:8000/api", "https://b/api"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("CentrifugoAPIURLs() = %q, want %q", got, want)
+	}
+	c.NATSURL = "nats://a:4222, tls://b:4222,c:4222,ws://d:8080"
+	if err := c.Validate(); err != nil {
+		t.Errorf("several NATS servers: %v", err)
 	}
 }
 

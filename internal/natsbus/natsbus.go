@@ -35,6 +35,11 @@ func (c Config) Validate() error {
 	if c.URL == "" {
 		return errors.New("INSTANT_NATS_URL is empty: set it to the NATS server URL, e.g. nats://127.0.0.1:4222")
 	}
+	for _, u := range strings.Split(c.URL, ",") {
+		if err := checkServerURL(strings.TrimSpace(u)); err != nil {
+			return fmt.Errorf("INSTANT_NATS_URL=%q: %w; want nats://host:4222, or several comma-separated", RedactURLs(c.URL), err)
+		}
+	}
 	n := 0
 	for _, set := range []bool{c.CredsFile != "", c.NKeyFile != "", c.User != "" || c.Password != "", c.Token != ""} {
 		if set {
@@ -49,6 +54,30 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("INSTANT_NATS_TLS_CERT and INSTANT_NATS_TLS_KEY must be set together")
+	}
+	return nil
+}
+
+// checkServerURL checks one server of a NATS URL list as nats.go reads it:
+// host:port, or a URL with scheme nats, tls, ws or wss.
+func checkServerURL(s string) error {
+	if s == "" {
+		return errors.New("an empty server URL in the list")
+	}
+	if !strings.Contains(s, "://") {
+		s = "nats://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("server %q is not a URL", RedactURLs(s))
+	}
+	switch u.Scheme {
+	case "nats", "tls", "ws", "wss":
+	default:
+		return fmt.Errorf("server %q: scheme %q, want nats, tls, ws or wss", RedactURLs(s), u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("server %q has no host", RedactURLs(s))
 	}
 	return nil
 }

@@ -22,6 +22,10 @@ func TestValidate(t *testing.T) {
 		{"user without password", Config{URL: "nats://a", User: "u"}, false},
 		{"user and password", Config{URL: "nats://a", User: "u", Password: "p"}, true},
 		{"cert without key", Config{URL: "nats://a", TLSCert: "c"}, false},
+		{"several servers", Config{URL: "nats://a:4222, tls://b:4222,c:4222,wss://d"}, true},
+		{"an empty server in the list", Config{URL: "nats://a:4222,"}, false},
+		{"an http server", Config{URL: "nats://a:4222,http://b"}, false},
+		{"no host", Config{URL: "nats://"}, false},
 	}
 	for _, tc := range cases {
 		if err := tc.c.Validate(); (err == nil) != tc.ok {

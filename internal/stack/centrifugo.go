@@ -88,7 +88,12 @@ type CentrifugoOptions struct {
 	HistoryTTL  time.Duration
 	// AllowAnonymous lets clients connect without a token.
 	AllowAnonymous bool
-	LogLevel       string // default "error"
+	// RedisAddress, when set (redis://127.0.0.1:6379, see StartRedis),
+	// selects the Redis engine: nodes on the same Redis share publications,
+	// history and idempotency results. Empty: the memory engine.
+	RedisAddress string
+
+	LogLevel string // default "error"
 	// Env are extra KEY=VALUE in the process's environment, which it
 	// inherits otherwise (Centrifugo reads CENTRIFUGO_* options from it).
 	Env []string
@@ -170,6 +175,9 @@ func (s *Centrifugo) config() []byte {
 		},
 		"health": map[string]any{"enabled": true},
 		"log":    map[string]any{"level": s.opts.LogLevel},
+	}
+	if s.opts.RedisAddress != "" {
+		cfg["engine"] = map[string]any{"type": "redis", "redis": map[string]any{"address": []string{s.opts.RedisAddress}}}
 	}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	return b

@@ -1,6 +1,7 @@
 // Package testenv is internal/stack for tests: it starts an embedded NATS
-// server, a Centrifugo process and bridge processes, fails the test when
-// they do not start, and stops them with tb.Cleanup.
+// server or cluster, Centrifugo and redis-server processes and bridge
+// processes, fails the test when they do not start, and stops them with
+// tb.Cleanup.
 package testenv
 
 import (

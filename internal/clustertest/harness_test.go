@@ -1,0 +1,299 @@
+package clustertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/instant-go/instant/internal/stack"
+	"github.com/instant-go/instant/internal/testenv"
+	"github.com/instant-go/instant/internal/tokens"
+)
+
+// Names the bridge uses by default; the tests rely on the defaults.
+const (
+	envelopeStream = "INSTANT"
+	consumerName   = "instant-bridge"
+	publishSubject = "instant.publish"
+	channel        = "$users"
+)
+
+const channelsYAML = `channels:
+  - name: $users
+    level: users
+`
+
+// bridgeBinary is ./cmd/bridge, built once per test run.
+var bridgeBinary = &stack.Binary{Package: stack.BridgePackage}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	_ = bridgeBinary.Close()
+	os.Exit(code)
+}
+
+func bridgePath(tb testing.TB) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	p, err := bridgeBinary.Path(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// cluster is the scaled-out stack: 3 NATS servers, Redis, Centrifugo node
+// A (the bridges' first API URL) and node B (the subscribers' node).
+type cluster struct {
+	t            *testing.T
+	nats         *stack.Cluster
+	a, b         *testenv.Centrifugo
+	channelsFile string
+	signer       *tokens.Signer
+	nc           *nats.Conn // the producers' connection, to every server
+	js           jetstream.JetStream
+}
+
+func newCluster(t *testing.T, centrifugoEnv ...string) *cluster {
+	t.Helper()
+	bridgePath(t) // build first, so its time is not counted against the servers
+	c := &cluster{t: t, nats: testenv.StartNATSCluster(t, 3)}
+	redis := testenv.StartRedis(t)
+	key, secret := testenv.Secret(t), testenv.Secret(t)
+	node := func() *testenv.Centrifugo {
+		return testenv.StartCentrifugo(t, func(o *stack.CentrifugoOptions) {
+			o.RedisAddress, o.APIKey, o.HMACSecret, o.Env = redis.URL(), key, secret, centrifugoEnv
+		})
+	}
+	c.a, c.b = node(), node()
+	c.channelsFile = filepath.Join(t.TempDir(), "channels.yaml")
+	if err := os.WriteFile(c.channelsFile, []byte(channelsYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if c.signer, err = tokens.NewHMAC([]byte(secret)); err != nil {
+		t.Fatal(err)
+	}
+	c.nc, err = nats.Connect(c.nats.URL(), nats.Name("producer"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.nc.Close)
+	if c.js, err = jetstream.New(c.nc, jetstream.WithPublishAsyncTimeout(3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// startBridge starts a bridge process on every NATS server, sending to
+// Centrifugo A first and B on failure.
+func (c *cluster) startBridge(name string, env ...string) *stack.Bridge {
+	c.t.Helper()
+	vars := []string{
+		"INSTANT_NATS_URL=" + c.nats.URL(),
+		"INSTANT_NATS_NAME=" + name,
+		"INSTANT_CENTRIFUGO_API_URL=" + c.a.APIURL() + "," + c.b.APIURL(),
+		"INSTANT_CENTRIFUGO_API_KEY=" + c.a.APIKey,
+		"INSTANT_CENTRIFUGO_TIMEOUT=2s",
+		"INSTANT_CHANNELS_FILE=" + c.channelsFile,
+		"INSTANT_LOG_LEVEL=warn",
+		"INSTANT_SHUTDOWN_TIMEOUT=10s",
+	}
+	return testenv.StartBridge(c.t, stack.BridgeOptions{
+		Binary:       bridgePath(c.t),
+		Name:         name,
+		Env:          append(vars, env...),
+		ReadyTimeout: time.Minute, // the first creates the R3 streams
+	})
+}
+
+// tokens returns a connection token and a subscription token to channel.
+func (c *cluster) tokens() (conn, sub string) {
+	c.t.Helper()
+	conn, _, err := c.signer.Connection("u", nil, 5*time.Minute)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	sub, _, err = c.signer.Subscription("u", channel, 5*time.Minute)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return conn, sub
+}
+
+// memberWith returns the NATS server for which has(s) holds.
+func (c *cluster) memberWith(what string, has func(*server.Server) bool) *stack.NATS {
+	c.t.Helper()
+	var found *stack.NATS
+	testenv.Eventually(c.t, 20*time.Second, func() error {
+		for _, m := range c.nats.Members() {
+			if s := m.Server(); s != nil && has(s) {
+				found = m
+				return nil
+			}
+		}
+		return fmt.Errorf("no server is %s", what)
+	})
+	return found
+}
+
+// connectedTo reports whether a client connection named name is on s.
+func connectedTo(name string) func(*server.Server) bool {
+	return func(s *server.Server) bool {
+		cz, err := s.Connz(&server.ConnzOptions{})
+		if err != nil {
+			return false
+		}
+		for _, ci := range cz.Conns {
+			if ci.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// streamMsgs is the number of envelopes left in the envelope stream.
+func (c *cluster) streamMsgs() (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.js.Stream(ctx, envelopeStream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
+}
+
+// envelope is a publish envelope with a known id.
+func envelope(id string) []byte {
+	return fmt.Appendf(nil, `{"channel":%q,"message":"m","id":%q}`, channel, id)
+}
+
+// makeIDs returns n distinct envelope ids prefix-0 ... prefix-(n-1).
+func makeIDs(prefix string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return ids
+}
+
+// receiver is a websocket subscriber counting the envelope ids it receives.
+type receiver struct {
+	mu     sync.Mutex
+	counts map[string]int
+	total  int
+}
+
+// subscribe connects a websocket client to cf, subscribes it to the
+// channel, and counts what it receives until the test ends.
+func (c *cluster) subscribe(cf *testenv.Centrifugo) *receiver {
+	c.t.Helper()
+	conn, sub := c.tokens()
+	s := testenv.Connect(c.t, cf.WebsocketURL(), conn)
+	s.MustSubscribe(channel, sub)
+	r := &receiver{counts: map[string]int{}}
+	stop, finished := make(chan struct{}), make(chan struct{})
+	c.t.Cleanup(func() { close(stop); <-finished })
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-stop:
+				return
+			case p := <-s.Publications():
+				var m struct{ ID string }
+				_ = json.Unmarshal(p.Data, &m)
+				r.mu.Lock()
+				r.counts[m.ID]++
+				r.total++
+				r.mu.Unlock()
+			}
+		}
+	}()
+	return r
+}
+
+// distinct is the number of distinct ids received so far.
+func (r *receiver) distinct() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.counts)
+}
+
+// snapshot copies the counts.
+func (r *receiver) snapshot() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.counts))
+	for k, v := range r.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// waitMore waits until the receiver has n more distinct ids than from.
+func (r *receiver) waitMore(t *testing.T, from, n int, d time.Duration) {
+	t.Helper()
+	testenv.Eventually(t, d, func() error {
+		if got := r.distinct() - from; got < n {
+			return fmt.Errorf("%d new envelopes received, want %d", got, n)
+		}
+		return nil
+	})
+}
+
+// account compares what was received with the ids published.
+type account struct {
+	missing, unknown  []string
+	dupIDs, dupCopies int
+}
+
+func tally(ids []string, got map[string]int) account {
+	var a account
+	known := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		known[id] = true
+		if got[id] == 0 {
+			a.missing = append(a.missing, id)
+		}
+	}
+	for id, n := range got {
+		if !known[id] {
+			a.unknown = append(a.unknown, id)
+		} else if n > 1 {
+			a.dupIDs++
+			a.dupCopies += n - 1
+		}
+	}
+	sort.Strings(a.missing)
+	sort.Strings(a.unknown)
+	return a
+}
+
+func (a account) String() string {
+	return fmt.Sprintf("%d missing, %d unknown ids, %d duplicate copies of %d ids", len(a.missing), len(a.unknown), a.dupCopies, a.dupIDs)
+}
+
+func head(s []string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.Join(s, ", ")
+}
