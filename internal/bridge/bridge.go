@@ -62,15 +62,6 @@ type Bridge struct {
 	dropLog    rate.Sometimes
 }
 
-// newSource is the delivery mode's source: the one place that knows the modes.
-func (b *Bridge) newSource() source {
-	log := b.log.With(zap.String("delivery", b.cfg.Delivery))
-	if b.cfg.Delivery == DeliveryJetStream {
-		return newJSSource(b.cfg, b.nc, b.m, log, b.stopCtx)
-	}
-	return newCoreSource(b.cfg, b.nc, b.m, log)
-}
-
 // newEnvelopeRules loads the channels file and reads the rules' settings
 // from cfg.
 func newEnvelopeRules(cfg Config, log *zap.Logger) (envelopeRules, error) {
@@ -138,7 +129,7 @@ func New(cfg Config, log *zap.Logger) (*Bridge, error) {
 		return nil, fmt.Errorf("connect nats %s: %w", natsCfg.URL, err)
 	}
 	b.ready.nc = b.nc
-	b.src = b.newSource()
+	b.src = newSource(b.cfg, b.nc, b.m, b.log.With(zap.String("delivery", cfg.Delivery)), b.stopCtx)
 	b.ready.src = b.src
 	if cfg.CanaryInterval > 0 {
 		if b.canary, err = newCanary(cfg, b.nc, b.m.reg, log.With(zap.String(logging.FieldComponent, "canary"))); err != nil {

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/url"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
 
 	"github.com/instant-go/instant/internal/confdefaults"
 	"github.com/instant-go/instant/internal/natsbus"
@@ -187,6 +190,18 @@ const (
 	DeliveryCore      = "core"
 	DeliveryJetStream = "jetstream"
 )
+
+// newSource is the source of the configured delivery mode: with Validate's
+// check of INSTANT_DELIVERY, the one place that knows the modes. A new mode
+// is a new file implementing source (see source.go) and a case here.
+func newSource(cfg Config, nc *nats.Conn, m *metrics, log *zap.Logger, stopCtx func() context.Context) source {
+	switch cfg.Delivery {
+	case DeliveryJetStream:
+		return newJSSource(cfg, nc, m, log, stopCtx)
+	default:
+		return newCoreSource(cfg, nc, m, log)
+	}
+}
 
 func (c Config) validateJetStream() error {
 	for _, v := range []struct{ name, value string }{
