@@ -94,6 +94,10 @@ type CentrifugoOptions struct {
 	Env []string
 	// Stdout receives the process's output; default a file "centrifugo.log" in Dir.
 	Stdout *os.File
+	// Extra are top-level keys of the configuration file, added to the
+	// generated ones or replacing them whole (e.g. "consumers", or
+	// "channel" to run without history).
+	Extra map[string]any
 }
 
 // Centrifugo is a real Centrifugo server running (or stopped) as a child
@@ -167,6 +171,9 @@ func (s *Centrifugo) config() []byte {
 		},
 		"health": map[string]any{"enabled": true},
 		"log":    map[string]any{"level": s.opts.LogLevel},
+	}
+	for k, v := range s.opts.Extra {
+		cfg[k] = v
 	}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	return b
