@@ -71,7 +71,8 @@ func (b *Bridge) prepare(producer string, data []byte, recv time.Time, fallbackI
 	if id == "" {
 		id = b.ids.Next()
 	}
-	return id, b.commands(&env, id, recv), nil
+	cmds, err := b.commands(&env, id, recv)
+	return id, cmds, err
 }
 
 // commands turns an envelope into Centrifugo commands: a publish for one
@@ -80,22 +81,31 @@ func (b *Bridge) prepare(producer string, data []byte, recv time.Time, fallbackI
 // defaults are applied here, once. Every command carries the envelope's id
 // as its idempotency key, so a retried request (a timeout after Centrifugo
 // applied it, a redelivered stored envelope) is not published twice.
-func (b *Bridge) commands(env *envelope.Envelope, id string, recv time.Time) []centrifugo.Command {
+// In django mode, building stops as soon as the payloads exceed
+// INSTANT_MAX_REQUEST_BYTES (too_large): a 64 KiB envelope to 100 channels
+// would otherwise cost tens of megabytes of encoding before the forwarder
+// refuses it.
+func (b *Bridge) commands(env *envelope.Envelope, id string, recv time.Time) ([]centrifugo.Command, error) {
 	meta := envelope.Meta{ID: id, Site: env.Site, ReceivedAt: recv}
 	if meta.Site == "" {
 		meta.Site = b.cfg.SiteName
 	}
 	if env.Channel != "" {
-		return []centrifugo.Command{{Channel: env.Channel, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, env.Channel, meta)}}
+		return []centrifugo.Command{{Channel: env.Channel, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, env.Channel, meta)}}, nil
 	}
 	if b.mode == envelope.ModeObject {
-		return []centrifugo.Command{{Channels: env.Channels, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, "", meta)}}
+		return []centrifugo.Command{{Channels: env.Channels, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, "", meta)}}, nil
 	}
 	cmds := make([]centrifugo.Command, len(env.Channels))
+	size, limit := 0, b.cfg.MaxRequestBytes
 	for i, ch := range env.Channels {
 		cmds[i] = centrifugo.Command{Channel: ch, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, ch, meta)}
+		if size += len(cmds[i].Data); limit > 0 && size > limit {
+			return nil, newError(envelope.CodeTooLarge, fmt.Sprintf("its Centrifugo commands take more than %d bytes (%d of %d channels encoded), over the %d of one request (INSTANT_MAX_REQUEST_BYTES)",
+				size, i+1, len(env.Channels), limit))
+		}
 	}
-	return cmds
+	return cmds, nil
 }
 
 // finish hands the outcome to the envelope's source, then counts it and
