@@ -129,8 +129,11 @@ func (b *bench) startCentrifugo(ctx context.Context) error {
 	if b.cfg.clientQueue > 0 {
 		o.Env = []string{"CENTRIFUGO_CLIENT_QUEUE_MAX_SIZE=" + strconv.Itoa(b.cfg.clientQueue)}
 	}
-	if b.cfg.mode == modeCompare {
+	switch b.cfg.mode {
+	case modeCompare:
 		o.Extra = map[string]any{"consumers": consumerConfig(b.nats.URL())}
+	case modeFlood: // no history (see floodSetup)
+		o.Extra = map[string]any{"channel": map[string]any{"without_namespace": map[string]any{}}}
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
