@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,8 +55,23 @@ const (
 	rowCoreSpreadFm = "bridge-core-%dch"
 )
 
-// compareRows are the rows of the comparison, in the order they run.
+// compareRows are the rows of the comparison, in the order they run
+// (those of -rows, when given).
 func (b *bench) compareRows() []*row {
+	all := b.allRows()
+	if len(b.cfg.rows) == 0 {
+		return all
+	}
+	var out []*row
+	for _, r := range all {
+		if slices.Contains(b.cfg.rows, r.name) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (b *bench) allRows() []*row {
 	c := b.cfg
 	one, spread := []string{c.channel}, channelNames(c.channel, c.spread)
 	return []*row{

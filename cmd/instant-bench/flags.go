@@ -41,7 +41,8 @@ type config struct {
 	floodFor     time.Duration
 	floodFlight  int // flood: requests in flight per producer
 	floodModes   []string
-	floodFlagSet bool // -flood was given
+	floodFlagSet bool     // -flood was given
+	rows         []string // compare: only these rows (development); all when empty
 }
 
 // The modes of a run.
@@ -139,6 +140,10 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.IntVar(&c.orderedPipe, "ordered-pipe", 2000, "compare: publish commands per direct-ordered request (the bridge's INSTANT_BATCH_MAX)")
 	fs.DurationVar(&c.floodFor, "flood-duration", 20*time.Second, "flood: how long to flood the bridge in each payload mode")
 	fs.IntVar(&c.floodFlight, "flood-inflight", 32, "flood: requests in flight per producer (-publishers producers)")
+	fs.Func("rows", "compare: run only these comma-separated rows, e.g. bridge-jetstream,centrifugo-consumer (for development; figures of missing rows are 0)", func(s string) error {
+		c.rows = strings.Split(s, ",")
+		return nil
+	})
 	fs.Func("flood-modes", "flood: comma-separated payload modes (default object,django)", func(s string) error {
 		c.floodModes = strings.Split(s, ",")
 		return nil
