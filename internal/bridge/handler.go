@@ -118,7 +118,7 @@ func (b *Bridge) finish(d delivery, fi failureInfo, recv time.Time, results []ce
 		b.m.forwarded.Inc()
 		b.m.forwardLatency.Observe(time.Since(recv).Seconds())
 		if to := b.receiptSubject(d); to != "" {
-			b.publishReceipt(to, okReceipt(fi.id, results))
+			b.publishOK(to, fi.id, results)
 		}
 	case rejected:
 		code := reasonCode(err)
