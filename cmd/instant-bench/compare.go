@@ -156,7 +156,8 @@ func (b *bench) runCompare(ctx context.Context) (*compareResults, error) {
 	}
 	perRound := time.Duration(int64(b.cfg.duration) / int64(b.cfg.rounds))
 	for round := range b.cfg.rounds {
-		for _, r := range res.rows {
+		order := runOrder(res.rows, round)
+		for _, r := range order {
 			name := fmt.Sprintf("%s throughput (round %d)", r.name, round+1)
 			s, err := b.stepCompare(ctx, name, func() (*scenario, error) {
 				return b.rowThroughput(ctx, r, name, next(), r.messages, gen, producers)
@@ -166,7 +167,7 @@ func (b *bench) runCompare(ctx context.Context) (*compareResults, error) {
 			}
 			r.tp = append(r.tp, s)
 		}
-		for _, r := range res.rows {
+		for _, r := range order {
 			if !r.latency {
 				continue
 			}
@@ -183,6 +184,38 @@ func (b *bench) runCompare(ctx context.Context) (*compareResults, error) {
 	b.compareFinalState(ctx, res)
 	res.wall = time.Since(start)
 	return res, nil
+}
+
+// runOrder is the order in which the rows run in a round: every row next
+// to the one its target compares it with (direct-ordered and bridge-core
+// on 1 channel, direct-batch and bridge-core spread, centrifugo-consumer
+// and bridge-jetstream; for latency, direct-single and bridge-core), so a
+// pair sees the same background load, and reversed every other round, so
+// neither side of a pair always goes first.
+func runOrder(rows []*row, round int) []*row {
+	rank := func(r *row) int {
+		switch {
+		case r.kind == kindDirectSingle:
+			return 0
+		case r.name == rowOrdered:
+			return 1
+		case r.name == rowCore1:
+			return 2
+		case r.name == rowDirectBatch:
+			return 3
+		case r.kind == kindBridgeCore:
+			return 4
+		case r.kind == kindConsumer:
+			return 5
+		}
+		return 6
+	}
+	order := slices.Clone(rows)
+	slices.SortStableFunc(order, func(a, b *row) int { return rank(a) - rank(b) })
+	if round%2 == 1 {
+		slices.Reverse(order)
+	}
+	return order
 }
 
 // coreProducers connect the producers of the core bridge rows.
