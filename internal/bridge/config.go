@@ -52,7 +52,7 @@ type Config struct {
 	JetStreamMaxDeliver    int             `envconfig:"INSTANT_JETSTREAM_MAX_DELIVER" default:"30" desc:"jetstream: deliveries of an envelope before it is dead-lettered"`
 	JetStreamBackoff       []time.Duration `envconfig:"INSTANT_JETSTREAM_BACKOFF" default:"1s,2s,5s,10s,30s" desc:"jetstream: redelivery delays after a retryable failure; the last repeats"`
 	JetStreamAckWait       time.Duration   `envconfig:"INSTANT_JETSTREAM_ACK_WAIT" default:"30s" desc:"jetstream: time before an unacknowledged envelope (crashed replica) is redelivered"`
-	JetStreamMaxAckPending int             `envconfig:"INSTANT_JETSTREAM_MAX_ACK_PENDING" default:"5000" desc:"jetstream: most envelopes delivered and not yet acknowledged, across replicas"`
+	JetStreamMaxAckPending int             `envconfig:"INSTANT_JETSTREAM_MAX_ACK_PENDING" default:"5000" desc:"jetstream: most envelopes delivered and not yet acknowledged, across replicas; a replica fetches up to half of it ahead"`
 	DLQ                    string          `envconfig:"INSTANT_DLQ" default:"INSTANT_DLQ" desc:"jetstream: dead-letter stream"`
 	ReceiptPrefix          string          `envconfig:"INSTANT_RECEIPT_PREFIX" default:"_INBOX." desc:"receipts (reply subjects, and Instant-Reply-To in jetstream mode) are published only to subjects with this prefix"`
 	DLQSubject             string          `envconfig:"INSTANT_DLQ_SUBJECT" default:"instant.dlq" desc:"jetstream: dead letters are stored on DLQ_SUBJECT.<code>"`
