@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/instant-go/instant/internal/bridge"
@@ -55,6 +56,9 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("INSTANT_LOG_LEVEL/INSTANT_LOG_FORMAT: %w", err)
 	}
 	defer func() { _ = log.Sync() }()
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cfg.MemoryLimit())
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

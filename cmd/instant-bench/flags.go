@@ -30,11 +30,50 @@ type config struct {
 	keep         bool     // keep the temporary directory
 	strict       bool     // a missed target fails the run too
 	jetstream    bool     // also run the bridge in jetstream mode
+
+	mode         string // modeCompare, modeRounds or modeFlood
+	smoke        bool   // a few seconds of load, no target assertions
+	jsonPath     string // compare and flood: where the JSON report goes
+	spread       int    // compare: channels of the bridge-core spread row
+	single       int    // compare: messages of each direct-single row
+	singlePubs   int    // compare: publishers of the concurrent direct-single row
+	orderedPipe  int    // compare: commands per direct-ordered request
+	floodFor     time.Duration
+	floodFlight  int // flood: requests in flight per producer
+	floodModes   []string
+	floodFlagSet bool     // -flood was given
+	rows         []string // compare: only these rows (development); all when empty
 }
+
+// The modes of a run.
+const (
+	modeCompare = "compare" // issue 13: every path on the same Centrifugo
+	modeRounds  = "rounds"  // issue 6 (and 8 with -jetstream): direct vs bridge, in rounds
+	modeFlood   = "flood"   // issue 12: the bridge's peak memory under the largest envelopes
+)
 
 // usage is the head of --help; the flags follow.
 const usage = `instant-bench: measure Instant's bridge against a real Centrifugo, in one run.
 
+-mode compare (the default) compares, on the same Centrifugo with the same
+subscriber and events, every way to get events to it: direct-single (one
+HTTP publish per event, 1 and -single-publishers publishers), direct-batch
+(gocent Pipe, -pipe per request, -publishers publishers), direct-ordered (1
+publisher, -ordered-pipe per request, one request at a time), bridge-core
+(NATS requests with receipts, -publishers producers, on 1 channel and on
+-spread channels), bridge-jetstream (JetStream async publishes, acks awaited,
+drained by a bridge in jetstream mode with its defaults) and
+centrifugo-consumer (the ready payloads on a stream of their own, drained by
+Centrifugo's nats_jetstream consumer in publication data mode). Every round
+runs each row's throughput scenario, then its latency scenario at -rate.
+Prints a Markdown table and writes -json. -smoke: a few seconds of load.
+
+-mode flood (or -flood): the bridge with its default settings, in each
+payload mode, under a flood of the largest valid envelopes (64 KiB, 100
+channels, a message of '<', '>' and '&') sent as requests with receipts for
+-flood-duration; reports its peak RSS and that every envelope was answered.
+
+-mode rounds (the benchmark of issues 6 and 8; -jetstream selects it):
 Starts on loopback: an embedded nats-server, Centrifugo (history on), the
 bridge as a separate process (built from -bridge-pkg), and one websocket
 subscriber on -channel that counts deliveries and measures end-to-end latency.
@@ -91,6 +130,24 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs of Centrifugo and the bridge)")
 	fs.BoolVar(&c.jetstream, "jetstream", false, "also measure the jetstream delivery mode: a second bridge with INSTANT_DELIVERY=jetstream (JetStream on in the embedded nats-server), producers using JetStream async publish; adds a throughput and a latency scenario to every round and counts the bridge's acks and round trips")
 	fs.BoolVar(&c.strict, "strict", false, "exit 1 when a target is missed, not only on lost messages or errors")
+	fs.StringVar(&c.mode, "mode", modeCompare, "compare (every path, issue 13), flood (peak memory, issue 12) or rounds (direct vs bridge in rounds, issues 6 and 8; the default when -jetstream is given)")
+	fs.BoolVar(&c.smoke, "smoke", false, "compare mode with a few seconds of load and no target assertions (the test TestSmoke runs it)")
+	fs.BoolVar(&c.floodFlagSet, "flood", false, "same as -mode flood")
+	fs.StringVar(&c.jsonPath, "json", "instant-bench.json", "compare and flood modes: write the results as JSON to this file (empty: do not)")
+	fs.IntVar(&c.spread, "spread", 8, "compare: channels the second bridge-core row spreads its envelopes over")
+	fs.IntVar(&c.single, "single-messages", 10000, "compare: messages of each direct-single row (one HTTP request each)")
+	fs.IntVar(&c.singlePubs, "single-publishers", 16, "compare: publishers of the concurrent direct-single row (the other has 1)")
+	fs.IntVar(&c.orderedPipe, "ordered-pipe", 2000, "compare: publish commands per direct-ordered request (the bridge's INSTANT_BATCH_MAX)")
+	fs.DurationVar(&c.floodFor, "flood-duration", 20*time.Second, "flood: how long to flood the bridge in each payload mode")
+	fs.IntVar(&c.floodFlight, "flood-inflight", 32, "flood: requests in flight per producer (-publishers producers)")
+	fs.Func("rows", "compare: run only these comma-separated rows, e.g. bridge-jetstream,centrifugo-consumer (for development; figures of missing rows are 0)", func(s string) error {
+		c.rows = strings.Split(s, ",")
+		return nil
+	})
+	fs.Func("flood-modes", "flood: comma-separated payload modes (default object,django)", func(s string) error {
+		c.floodModes = strings.Split(s, ",")
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -101,7 +158,41 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
+	c.applyMode(fs)
 	return c, c.validate()
+}
+
+// applyMode settles the mode (-flood, -jetstream and -smoke imply one) and
+// the smoke run's small sizes.
+func (c *config) applyMode(fs *flag.FlagSet) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case c.floodFlagSet:
+		c.mode = modeFlood
+	case c.jetstream && !set["mode"]:
+		c.mode = modeRounds
+	}
+	if len(c.floodModes) == 0 {
+		c.floodModes = []string{"object", "django"}
+	}
+	if !c.smoke {
+		return
+	}
+	c.mode, c.strict = modeCompare, false
+	small := []struct {
+		name string
+		dst  *int
+		v    int
+	}{{"messages", &c.messages, 4000}, {"single-messages", &c.single, 500}, {"rounds", &c.rounds, 1}, {"warmup", &c.warmup, 200}}
+	for _, s := range small {
+		if !set[s.name] {
+			*s.dst = s.v
+		}
+	}
+	if !set["duration"] {
+		c.duration = 500 * time.Millisecond
+	}
 }
 
 // validate checks the flags' values.
@@ -109,7 +200,8 @@ func (c config) validate() error {
 	positive := []struct {
 		name string
 		v    int
-	}{{"-messages", c.messages}, {"-publishers", c.publishers}, {"-pipe", c.pipe}, {"-inflight", c.inflight}, {"-rate", c.rate}, {"-channels", c.channels}, {"-rounds", c.rounds}}
+	}{{"-messages", c.messages}, {"-publishers", c.publishers}, {"-pipe", c.pipe}, {"-inflight", c.inflight}, {"-rate", c.rate}, {"-channels", c.channels}, {"-rounds", c.rounds},
+		{"-spread", c.spread}, {"-single-messages", c.single}, {"-single-publishers", c.singlePubs}, {"-ordered-pipe", c.orderedPipe}, {"-flood-inflight", c.floodFlight}}
 	for _, p := range positive {
 		if p.v <= 0 {
 			return fmt.Errorf("%s=%d: must be positive", p.name, p.v)
@@ -121,7 +213,21 @@ func (c config) validate() error {
 	if c.duration <= 0 || c.drainTimeout <= 0 {
 		return fmt.Errorf("-duration and -drain-timeout must be positive durations such as 10s")
 	}
-	if c.duration/time.Duration(c.rounds) < time.Second {
+	if c.mode != modeCompare && c.mode != modeRounds && c.mode != modeFlood {
+		return fmt.Errorf("-mode=%q: want compare, rounds or flood", c.mode)
+	}
+	if c.jetstream && c.mode != modeRounds {
+		return fmt.Errorf("-jetstream belongs to -mode rounds (compare mode always measures jetstream)")
+	}
+	for _, m := range c.floodModes {
+		if m != "object" && m != "django" {
+			return fmt.Errorf("-flood-modes: %q is not a payload mode (object, django)", m)
+		}
+	}
+	if c.floodFor <= 0 {
+		return fmt.Errorf("-flood-duration must be a positive duration such as 20s")
+	}
+	if !c.smoke && c.duration/time.Duration(c.rounds) < time.Second {
 		return fmt.Errorf("-duration=%s over -rounds=%d: want at least 1s per round", c.duration, c.rounds)
 	}
 	if c.protocol != "json" && c.protocol != "protobuf" {
@@ -133,11 +239,21 @@ func (c config) validate() error {
 	return nil
 }
 
-// channelNames are the channels messages are spread over.
+// channelNames are the channels messages are spread over (rounds mode),
+// and every channel of the compare mode.
 func (c config) channelNames() []string {
-	names := []string{c.channel}
-	for i := 1; i < c.channels; i++ {
-		names = append(names, fmt.Sprintf("%s-%d", c.channel, i))
+	n := c.channels
+	if c.mode == modeCompare {
+		n = c.spread
+	}
+	return channelNames(c.channel, n)
+}
+
+// channelNames are base, base-1, ..., base-(n-1).
+func channelNames(base string, n int) []string {
+	names := []string{base}
+	for i := 1; i < n; i++ {
+		names = append(names, fmt.Sprintf("%s-%d", base, i))
 	}
 	return names
 }

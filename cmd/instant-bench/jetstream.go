@@ -25,11 +25,12 @@ const (
 	jsBridgeName = "instant-bench-jetstream-bridge"
 )
 
-// jsSide is what -jetstream adds: the producers using JetStream async
-// publish, and an observer of the bridge's JetStream traffic.
+// jsSide is what -jetstream (and the compare mode) adds: the producers
+// using JetStream async publish and, with -jetstream, an observer of the
+// bridge's JetStream traffic.
 type jsSide struct {
 	producers []*jsProducer
-	watch     *jsWatch
+	watch     *jsWatch   // -mode rounds only
 	nc        *nats.Conn // the benchmark's own JetStream calls, after the scenarios
 }
 
@@ -45,12 +46,14 @@ func (b *bench) startJetStreamSide(_ context.Context) error {
 		b.closers = append(b.closers, p.close)
 		side.producers = append(side.producers, p)
 	}
-	w, err := newJSWatch(b.nats.URL())
-	if err != nil {
-		return err
+	if b.cfg.mode == modeRounds { // compare mode spares NATS the extra deliveries
+		w, err := newJSWatch(b.nats.URL())
+		if err != nil {
+			return err
+		}
+		b.closers = append(b.closers, w.close)
+		side.watch = w
 	}
-	b.closers = append(b.closers, w.close)
-	side.watch = w
 	nc, err := nats.Connect(b.nats.URL(), nats.Name("instant-bench-js-admin"))
 	if err != nil {
 		return err
@@ -95,7 +98,12 @@ func newJSProducer(url, name string, maxPending int, timeout time.Duration) (*js
 // send publishes data (kept by the client until acked: not reused by the
 // caller), waiting while maxPending publish acks are outstanding.
 func (p *jsProducer) send(data []byte) error {
-	_, err := p.js.PublishAsync(jsSubject, data, jetstream.WithStallWait(p.stall))
+	return p.sendMsg(&nats.Msg{Subject: jsSubject, Data: data})
+}
+
+// sendMsg publishes m like send, to its own subject and with its headers.
+func (p *jsProducer) sendMsg(m *nats.Msg) error {
+	_, err := p.js.PublishMsgAsync(m, jetstream.WithStallWait(p.stall))
 	if err != nil {
 		p.failed.add("jetstream publish: " + err.Error())
 	}
@@ -234,7 +242,7 @@ func connStatsOf(ns *server.Server, name string) (connStats, error) {
 // settleAcks waits, after the subscriber got every envelope of a jetstream
 // scenario, until the bridge has sent an ack, nak or term for each of want
 // envelopes (Centrifugo answers the bridge after it delivered to the
-// subscriber) and the watch has seen as many, or d passed.
+// subscriber) and the watch, if any, has seen as many, or d passed.
 func (b *bench) settleAcks(ctx context.Context, m0 bridgeMetrics, w0 jsCounts, want int, d time.Duration) {
 	_ = stack.Eventually(d, func() error { // not settled in d: the report shows it
 		if ctx.Err() != nil {
@@ -246,7 +254,7 @@ func (b *bench) settleAcks(ctx context.Context, m0 bridgeMetrics, w0 jsCounts, w
 		}
 		done := m.sub(m0)
 		sent := done.acks + done.naks + done.terms
-		if sent < float64(want) || float64(b.js.watch.snapshot().sub(w0).acks) < sent {
+		if sent < float64(want) || (b.js.watch != nil && float64(b.js.watch.snapshot().sub(w0).acks) < sent) {
 			return stack.ErrNotYet
 		}
 		return nil
@@ -260,9 +268,15 @@ type jsState struct {
 	err                                 string
 }
 
-// state reads the stream, the dead-letter stream and the consumer. Called
-// after the last scenario: its API requests are not counted in any.
+// state reads the bridge's stream, the dead-letter stream and the
+// consumer. Called after the last scenario: its API requests are not
+// counted in any.
 func (s *jsSide) state(ctx context.Context) jsState {
+	return s.streamState(ctx, jsStream, jsConsumer, "INSTANT_DLQ")
+}
+
+// streamState reads stream, its consumer and, when named, a dead-letter stream.
+func (s *jsSide) streamState(ctx context.Context, stream, consumer, dlqStream string) jsState {
 	var st jsState
 	js, err := jetstream.New(s.nc)
 	if err != nil {
@@ -272,17 +286,19 @@ func (s *jsSide) state(ctx context.Context) jsState {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var errs []string
-	if str, err := js.Stream(ctx, jsStream); err == nil {
+	if str, err := js.Stream(ctx, stream); err == nil {
 		st.streamMsgs = str.CachedInfo().State.Msgs
 	} else {
 		errs = append(errs, "stream: "+err.Error())
 	}
-	if str, err := js.Stream(ctx, "INSTANT_DLQ"); err == nil {
-		st.dlqMsgs = str.CachedInfo().State.Msgs
-	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		errs = append(errs, "dead-letter stream: "+err.Error())
+	if dlqStream != "" {
+		if str, err := js.Stream(ctx, dlqStream); err == nil {
+			st.dlqMsgs = str.CachedInfo().State.Msgs
+		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			errs = append(errs, "dead-letter stream: "+err.Error())
+		}
 	}
-	if c, err := js.Consumer(ctx, jsStream, jsConsumer); err == nil {
+	if c, err := js.Consumer(ctx, stream, consumer); err == nil {
 		info := c.CachedInfo()
 		st.ackPending, st.pending, st.redeliveredNow = info.NumAckPending, int(info.NumPending), info.NumRedelivered
 	} else {

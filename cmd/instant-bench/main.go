@@ -1,9 +1,12 @@
 // Command instant-bench measures the bridge against a real Centrifugo in one
-// run, so the ratios are fair: delivered throughput of batched direct HTTP
-// publishes and of NATS requests through the bridge, end-to-end latency of
-// both at a fixed rate, and the bridge's peak memory. It starts everything
-// it needs on loopback (embedded NATS, Centrifugo, the bridge as a separate
-// process, one websocket subscriber) and stops it all at exit.
+// run, so the ratios are fair. By default it compares every way to get
+// events to Centrifugo (direct HTTP publishes one by one, batched and in
+// order, the bridge in core and jetstream mode, Centrifugo's own JetStream
+// consumer): delivered throughput, end-to-end latency at a fixed rate, the
+// bridge's peak memory and CPU, and exactly-once accounting. -flood measures
+// the bridge's peak memory under the largest envelopes. It starts
+// everything it needs on loopback (embedded NATS, Centrifugo, the bridges as
+// separate processes, one websocket subscriber) and stops it all at exit.
 //
 // Run it from the repository root: go run ./cmd/instant-bench (--help lists
 // the flags).
@@ -48,6 +51,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	b := &bench{cfg: cfg, args: args, out: stdout, log: stderr}
 	defer b.close()
+	switch cfg.mode {
+	case modeCompare:
+		return b.compare(ctx)
+	case modeFlood:
+		return b.flood(ctx)
+	}
 	if err := b.setup(ctx); err != nil {
 		return err
 	}

@@ -100,10 +100,15 @@ type directPayload struct {
 func (p directPayload) channel(seq int) string { return p.channels[seq%len(p.channels)] }
 
 func (p directPayload) build(dst []byte, run, seq int) []byte {
+	return p.buildWithID(dst, run, seq, p.ids.Next())
+}
+
+// buildWithID is build with a given id.
+func (p directPayload) buildWithID(dst []byte, run, seq int, id string) []byte {
 	now := time.Now()
 	ch := p.channel(seq)
 	env := envelope.Envelope{Channel: ch, Data: json.RawMessage(appendData(nil, run, seq, now))}
-	return envelope.AppendPayload(dst, envelope.ModeObject, &env, ch, envelope.Meta{ID: p.ids.Next(), Site: "bench", ReceivedAt: now})
+	return envelope.AppendPayload(dst, envelope.ModeObject, &env, ch, envelope.Meta{ID: id, Site: "bench", ReceivedAt: now})
 }
 
 // directPipe publishes seqs [lo, hi) of run through gocent Pipe, pipe

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/instant-go/instant/internal/ids"
 	"github.com/instant-go/instant/internal/stack"
 )
@@ -323,7 +325,7 @@ func (b *bench) scenarioKinds(ctx context.Context, res *results, direct directPa
 	}
 	kinds = append(kinds,
 		kind{"3a. direct latency", &res.directLat, func(name string, tag int) (*scenario, error) {
-			return b.directLatency(ctx, name, tag, perRound, direct)
+			return b.directLatency(ctx, name, tag, perRound, direct, latencyWorkers)
 		}},
 		kind{"3b. bridge latency", &res.bridgeLat, func(name string, tag int) (*scenario, error) {
 			return b.bridgeLatency(ctx, name, tag, perRound, producers[0], direct)
@@ -351,25 +353,41 @@ func (b *bench) readFinalState(ctx context.Context, res *results) error {
 		res.bridgeExited = res.bridgeExited || b.jsBridge.Exited()
 		res.jsState = b.js.state(ctx)
 	}
+	// Each bridge scenario resets its bridge's VmHWM: the run's peak is
+	// the largest of theirs.
+	for _, s := range res.all() {
+		switch {
+		case s.jetstream:
+			res.jsMem.HWM = max(res.jsMem.HWM, s.bridgeHWM)
+		case s.viaBridge:
+			res.bridgeMem.HWM = max(res.bridgeMem.HWM, s.bridgeHWM)
+		}
+	}
 	res.strays, res.disconnects = b.sub.problems()
 	return nil
 }
 
 // measure wraps a scenario: CPU and counters of the bridge bp (nil for a
-// direct scenario: the core bridge's are read, and stay at zero) before and
-// after, the wait for deliveries, and the tally. With producers > 0 the
-// subscriber checks their order (see tally).
-func (b *bench) measure(ctx context.Context, s *scenario, bp *stack.Bridge, run, total, producers int, send func() (firstSend time.Time, err error)) error {
+// scenario without a bridge: the core bridge's are read, and stay at zero)
+// before and after, its peak RSS over the scenario, the wait for
+// deliveries, and the tally. With producers > 0 the subscriber checks their
+// order on each of channels (see tally).
+func (b *bench) measure(ctx context.Context, s *scenario, bp *stack.Bridge, run, total, producers, channels int, send func() (firstSend time.Time, err error)) error {
 	if bp == nil {
 		bp = b.bridge
 	}
-	t := b.sub.expect(run, total, producers)
+	if s.viaBridge {
+		if err := stack.ResetPeakRSS(bp.PID()); err != nil {
+			return err
+		}
+	}
+	t := b.sub.expect(run, total, producers, channels)
 	m0, err := bridgeMetricsOf(bp)
 	if err != nil {
 		return fmt.Errorf("bridge metrics: %w", err)
 	}
 	var w0 jsCounts
-	if s.jetstream {
+	if s.jetstream && b.js.watch != nil {
 		w0 = b.js.watch.snapshot()
 	}
 	c0, _ := connStatsOf(b.nats.Server(), bp.Name())
@@ -392,7 +410,7 @@ func (b *bench) measure(ctx context.Context, s *scenario, bp *stack.Bridge, run,
 		return fmt.Errorf("bridge metrics: %w", err)
 	}
 	s.bridge = m1.sub(m0)
-	if s.jetstream {
+	if s.jetstream && b.js.watch != nil {
 		s.js = b.js.watch.snapshot().sub(w0)
 	}
 	if c1, err := connStatsOf(b.nats.Server(), bp.Name()); err == nil {
@@ -427,7 +445,7 @@ func (b *bench) throughput(ctx context.Context, name string, run, total int, pa 
 		bp = b.jsBridge
 	}
 	n := b.cfg.publishers
-	err := b.measure(ctx, s, bp, run, total, n, func() (time.Time, error) {
+	err := b.measure(ctx, s, bp, run, total, n, len(direct.channels), func() (time.Time, error) {
 		first := time.Now()
 		var wg sync.WaitGroup
 		for i := range n {
@@ -490,8 +508,9 @@ func (b *bench) throughput(ctx context.Context, name string, run, total int, pa 
 // scenario; at 1,000/s and about a millisecond per request few are busy.
 const latencyWorkers = 32
 
-// directLatency publishes at b.cfg.rate with one HTTP request per event.
-func (b *bench) directLatency(ctx context.Context, name string, run int, d time.Duration, direct directPayload) (*scenario, error) {
+// directLatency publishes at b.cfg.rate with one HTTP request per event,
+// at most workers at a time.
+func (b *bench) directLatency(ctx context.Context, name string, run int, d time.Duration, direct directPayload, workers int) (*scenario, error) {
 	s := &scenario{name: name, paced: true}
 	total := int(float64(b.cfg.rate) * d.Seconds())
 	var (
@@ -499,14 +518,18 @@ func (b *bench) directLatency(ctx context.Context, name string, run int, d time.
 		slowest maxDuration
 	)
 	// Concurrent workers: no order to check.
-	err := b.measure(ctx, s, nil, run, total, 0, func() (time.Time, error) {
-		jobs := make(chan int, total)
+	err := b.measure(ctx, s, nil, run, total, 0, 0, func() (time.Time, error) {
+		type job struct {
+			seq  int
+			data []byte
+		}
+		jobs := make(chan job, total)
 		var wg sync.WaitGroup
-		for range latencyWorkers {
+		for range workers {
 			wg.Go(func() {
-				for seq := range jobs {
+				for j := range jobs {
 					start := time.Now()
-					_, err := b.api.Publish(ctx, direct.channel(seq), direct.build(nil, run, seq))
+					_, err := b.api.Publish(ctx, direct.channel(j.seq), j.data)
 					slowest.observe(time.Since(start))
 					if err != nil {
 						errs.add("direct publish: " + err.Error())
@@ -515,7 +538,9 @@ func (b *bench) directLatency(ctx context.Context, name string, run int, d time.
 			})
 		}
 		first := time.Now()
-		s.sendTime = pace(ctx, total, b.cfg.rate, func(i int) { jobs <- i })
+		// Stamped when offered: with few workers, the wait for a free one
+		// is part of the latency, as for an application publishing inline.
+		s.sendTime = pace(ctx, total, b.cfg.rate, func(i int) { jobs <- job{i, direct.build(nil, run, i)} })
 		close(jobs)
 		wg.Wait()
 		return first, ctx.Err()
@@ -533,7 +558,7 @@ func (b *bench) bridgeLatency(ctx context.Context, name string, run int, d time.
 	s := &scenario{name: name, viaBridge: true, paced: true}
 	total := int(float64(b.cfg.rate) * d.Seconds())
 	okBefore := p.ok.Load()
-	err := b.measure(ctx, s, nil, run, total, 1, func() (time.Time, error) {
+	err := b.measure(ctx, s, nil, run, total, 1, len(direct.channels), func() (time.Time, error) {
 		buf := make([]byte, 0, 128)
 		first := time.Now()
 		s.sendTime = pace(ctx, total, b.cfg.rate, func(i int) {
@@ -556,18 +581,25 @@ func (b *bench) bridgeLatency(ctx context.Context, name string, run int, d time.
 	return s, nil
 }
 
-// jetstreamLatency publishes at b.cfg.rate from one JetStream producer
-// (async publish, publish acks awaited asynchronously).
+// jetstreamLatency publishes envelopes for the jetstream bridge at
+// b.cfg.rate from one JetStream producer.
 func (b *bench) jetstreamLatency(ctx context.Context, name string, run int, d time.Duration, direct directPayload) (*scenario, error) {
 	s := &scenario{name: name, viaBridge: true, jetstream: true, paced: true}
+	return b.storedLatency(ctx, s, b.jsBridge, run, d, len(direct.channels), func(i int) *nats.Msg {
+		return &nats.Msg{Subject: jsSubject, Data: envelopeBytes(nil, direct.channel(i), run, i)}
+	})
+}
+
+// storedLatency publishes msg(i) at b.cfg.rate from one JetStream producer
+// (async publish, publish acks awaited asynchronously); bp is the bridge
+// that drains them, nil when Centrifugo's own consumer does.
+func (b *bench) storedLatency(ctx context.Context, s *scenario, bp *stack.Bridge, run int, d time.Duration, channels int, msg func(i int) *nats.Msg) (*scenario, error) {
 	total := int(float64(b.cfg.rate) * d.Seconds())
 	p := b.js.producers[0]
 	okBefore := p.ok.Load()
-	err := b.measure(ctx, s, b.jsBridge, run, total, 1, func() (time.Time, error) {
+	err := b.measure(ctx, s, bp, run, total, 1, channels, func() (time.Time, error) {
 		first := time.Now()
-		s.sendTime = pace(ctx, total, b.cfg.rate, func(i int) {
-			_ = p.send(envelopeBytes(nil, direct.channel(i), run, i))
-		})
+		s.sendTime = pace(ctx, total, b.cfg.rate, func(i int) { _ = p.sendMsg(msg(i)) })
 		s.unanswered = p.waitAcks(ctx, b.cfg.drainTimeout)
 		return first, ctx.Err()
 	})

@@ -68,6 +68,11 @@ func (b *bench) setup(ctx context.Context) error {
 	if err := b.startNATS(); err != nil {
 		return err
 	}
+	if b.cfg.mode == modeCompare {
+		if err := createConsumerStream(ctx, b.nats.URL()); err != nil {
+			return err
+		}
+	}
 	if err := b.startCentrifugo(ctx); err != nil {
 		return err
 	}
@@ -99,7 +104,7 @@ func (b *bench) bridgeBinary(ctx context.Context) (string, error) {
 func (b *bench) startNATS() error {
 	b.logf("starting nats-server")
 	o := stack.NATSOptions{MaxPayload: 1 << 20}
-	if b.cfg.jetstream {
+	if b.withJetStream() {
 		o.JetStream, o.StoreDir = true, filepath.Join(b.dir, "jetstream")
 	}
 	n, err := stack.StartNATS(o)
@@ -123,6 +128,12 @@ func (b *bench) startCentrifugo(ctx context.Context) error {
 	}
 	if b.cfg.clientQueue > 0 {
 		o.Env = []string{"CENTRIFUGO_CLIENT_QUEUE_MAX_SIZE=" + strconv.Itoa(b.cfg.clientQueue)}
+	}
+	switch b.cfg.mode {
+	case modeCompare:
+		o.Extra = map[string]any{"consumers": consumerConfig(b.nats.URL())}
+	case modeFlood: // no history (see floodSetup)
+		o.Extra = map[string]any{"channel": map[string]any{"without_namespace": map[string]any{}}}
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -159,7 +170,7 @@ func (b *bench) startBridges(ctx context.Context, bin string) error {
 	if b.bridge, err = b.startBridge(ctx, bin, chFile, "instant-bench-bridge", "bridge.log"); err != nil {
 		return err
 	}
-	if !b.cfg.jetstream {
+	if !b.withJetStream() {
 		return nil
 	}
 	b.logf("starting bridge in jetstream mode")
@@ -199,6 +210,9 @@ func (b *bench) startBridge(ctx context.Context, bin, chFile, name, logName stri
 	})
 	return p, nil
 }
+
+// withJetStream: JetStream on in nats-server, and a bridge in jetstream mode.
+func (b *bench) withJetStream() bool { return b.cfg.jetstream || b.cfg.mode == modeCompare }
 
 // close stops everything setup started, in reverse order.
 func (b *bench) close() {

@@ -52,17 +52,21 @@ type tally struct {
 	lat      []time.Duration
 	done     chan struct{} // closed when every seq arrived
 
-	// Order check: seqs [0, total) are split into len(lastSeq) equal
-	// ranges, one per producer, each sent in increasing order; reordered
-	// counts first arrivals below the last seq seen of their range.
-	lastSeq   []int64
-	reordered int
+	// Order check: seqs [0, total) are split into producers equal ranges,
+	// one per producer, each sent in increasing order, round-robin over
+	// channels (seq % channels). Order holds per producer and channel: the
+	// bridge keeps it per channel, not across channels. lastSeq has one
+	// entry per (producer, channel); reordered counts first arrivals below
+	// the last seq seen of theirs.
+	producers, channels int
+	lastSeq             []int64
+	reordered           int
 }
 
 // producerOf is the index of the range seq belongs to: the range of
 // producer i is [total*i/n, total*(i+1)/n), as the senders split it.
 func (t *tally) producerOf(seq int64) int {
-	n, total := int64(len(t.lastSeq)), int64(t.total)
+	n, total := int64(t.producers), int64(t.total)
 	i := seq * n / total
 	for i+1 < n && total*(i+1)/n <= seq {
 		i++
@@ -190,7 +194,7 @@ func (s *subscriber) onPublication(e centrifuge.PublicationEvent) {
 	}
 	t.seen[w] |= bit
 	if len(t.lastSeq) > 0 {
-		i := t.producerOf(seq)
+		i := t.producerOf(seq)*t.channels + int(seq%int64(t.channels))
 		if seq < t.lastSeq[i] {
 			t.reordered++
 		} else {
@@ -206,11 +210,12 @@ func (s *subscriber) onPublication(e centrifuge.PublicationEvent) {
 }
 
 // expect registers a run of total messages before any is sent; with
-// producers > 0, their order is checked (see tally).
-func (s *subscriber) expect(run, total, producers int) *tally {
+// producers > 0, their order is checked on each of channels (see tally).
+func (s *subscriber) expect(run, total, producers, channels int) *tally {
 	t := &tally{total: total, seen: make([]uint64, (total+63)/64), lat: make([]time.Duration, 0, total), done: make(chan struct{})}
 	if producers > 0 && total > 0 {
-		t.lastSeq = make([]int64, producers)
+		t.producers, t.channels = producers, max(channels, 1)
+		t.lastSeq = make([]int64, producers*t.channels)
 		for i := range t.lastSeq {
 			t.lastSeq[i] = -1
 		}

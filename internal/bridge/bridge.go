@@ -73,7 +73,8 @@ func newEnvelopeRules(cfg Config, log *zap.Logger) (envelopeRules, error) {
 	if err != nil {
 		return envelopeRules{}, fmt.Errorf("INSTANT_CHANNELS_FILE: %w", err)
 	}
-	return envelopeRules{subject: cfg.Subject, site: cfg.SiteName, mode: mode, limits: cfg.Limits(), channels: channels, ids: ids.New()}, nil
+	return envelopeRules{subject: cfg.Subject, site: cfg.SiteName, mode: mode, limits: cfg.Limits(), channels: channels, ids: ids.New(),
+		maxRequestBytes: cfg.MaxRequestBytes}, nil
 }
 
 // New builds a bridge from a validated configuration: it loads the channels

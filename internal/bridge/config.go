@@ -55,7 +55,7 @@ type Config struct {
 	JetStreamMaxDeliver    int             `envconfig:"INSTANT_JETSTREAM_MAX_DELIVER" default:"30" desc:"jetstream: deliveries of an envelope before it is dead-lettered"`
 	JetStreamBackoff       []time.Duration `envconfig:"INSTANT_JETSTREAM_BACKOFF" default:"1s,2s,5s,10s,30s" desc:"jetstream: redelivery delays after a retryable failure; the last repeats"`
 	JetStreamAckWait       time.Duration   `envconfig:"INSTANT_JETSTREAM_ACK_WAIT" default:"30s" desc:"jetstream: time before an unacknowledged envelope (crashed replica) is redelivered"`
-	JetStreamMaxAckPending int             `envconfig:"INSTANT_JETSTREAM_MAX_ACK_PENDING" default:"5000" desc:"jetstream: most envelopes delivered and not yet acknowledged, across replicas"`
+	JetStreamMaxAckPending int             `envconfig:"INSTANT_JETSTREAM_MAX_ACK_PENDING" default:"5000" desc:"jetstream: most envelopes delivered and not yet acknowledged, across replicas; a replica fetches up to half of it ahead"`
 	DLQ                    string          `envconfig:"INSTANT_DLQ" default:"INSTANT_DLQ" desc:"jetstream: dead-letter stream"`
 	ReceiptPrefix          string          `envconfig:"INSTANT_RECEIPT_PREFIX" default:"_INBOX." desc:"receipts (reply subjects, and Instant-Reply-To in jetstream mode) are published only to subjects with this prefix"`
 	DLQSubject             string          `envconfig:"INSTANT_DLQ_SUBJECT" default:"instant.dlq" desc:"jetstream: dead letters are stored on DLQ_SUBJECT.<code>"`
@@ -183,6 +183,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("INSTANT_MAX_REQUEST_BYTES=%d is over INSTANT_MAX_PENDING_BYTES=%d: one request must fit in what the bridge may hold", c.MaxRequestBytes, c.MaxPendingBytes)
 	}
 	return nil
+}
+
+// MemoryLimit is the Go soft memory limit (runtime/debug.SetMemoryLimit)
+// the bridge runs with unless GOMEMLIMIT is set: what its settings let it
+// hold (INSTANT_MAX_PENDING_BYTES of commands, INSTANT_CONCURRENCY requests
+// of INSTANT_MAX_REQUEST_BYTES being written, INSTANT_NATS_PENDING_BYTES
+// buffered by the NATS client) plus 32 MiB for everything else: 80 MiB
+// with the defaults. Under a flood of large envelopes the garbage collector
+// then runs before the heap doubles, instead of letting the process grow
+// to twice what it holds; in normal operation the heap stays far below.
+func (c Config) MemoryLimit() int64 {
+	return int64(c.MaxPendingBytes) + int64(c.Concurrency)*int64(c.MaxRequestBytes) + int64(c.NATSPendingBytes) + 32<<20
 }
 
 // Delivery modes.

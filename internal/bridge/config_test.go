@@ -122,3 +122,14 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryLimit(t *testing.T) {
+	c := DefaultConfig()
+	if got, want := c.MemoryLimit(), int64(80<<20); got != want {
+		t.Errorf("default memory limit %d, want %d (16 MiB pending + 4 × 4 MiB requests + 16 MiB NATS + 32 MiB)", got, want)
+	}
+	c.MaxPendingBytes, c.Concurrency = 64<<20, 8
+	if got, want := c.MemoryLimit(), int64(64+8*4+16+32)<<20; got != want {
+		t.Errorf("memory limit %d, want %d: it follows the settings", got, want)
+	}
+}

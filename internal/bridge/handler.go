@@ -82,6 +82,8 @@ type envelopeRules struct {
 	limits   envelope.Limits
 	channels *hotfile.File[*acl.Registry]
 	ids      *ids.Generator
+
+	maxRequestBytes int // INSTANT_MAX_REQUEST_BYTES: django-mode encoding stops beyond it
 }
 
 // prepare is the per-envelope hot path: decode, check against the ACL (reg),
@@ -103,7 +105,8 @@ func (b *envelopeRules) prepare(producer string, reg *acl.Registry, data []byte,
 	if id == "" {
 		id = b.ids.Next()
 	}
-	return id, b.commands(&env, id, recv), nil
+	cmds, err := b.commands(&env, id, recv)
+	return id, cmds, err
 }
 
 // commands turns an envelope into Centrifugo commands: a publish for one
@@ -112,22 +115,31 @@ func (b *envelopeRules) prepare(producer string, reg *acl.Registry, data []byte,
 // defaults are applied here, once. Every command carries the envelope's id
 // as its idempotency key, so a retried request (a timeout after Centrifugo
 // applied it, a redelivered stored envelope) is not published twice.
-func (b *envelopeRules) commands(env *envelope.Envelope, id string, recv time.Time) []centrifugo.Command {
+// In django mode, building stops as soon as the payloads exceed
+// INSTANT_MAX_REQUEST_BYTES (too_large): a 64 KiB envelope to 100 channels
+// would otherwise cost tens of megabytes of encoding before the forwarder
+// refuses it.
+func (b *envelopeRules) commands(env *envelope.Envelope, id string, recv time.Time) ([]centrifugo.Command, error) {
 	meta := envelope.Meta{ID: id, Site: env.Site, ReceivedAt: recv}
 	if meta.Site == "" {
 		meta.Site = b.site
 	}
 	if env.Channel != "" {
-		return []centrifugo.Command{{Channel: env.Channel, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, env.Channel, meta)}}
+		return []centrifugo.Command{{Channel: env.Channel, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, env.Channel, meta)}}, nil
 	}
 	if b.mode == envelope.ModeObject {
-		return []centrifugo.Command{{Channels: env.Channels, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, "", meta)}}
+		return []centrifugo.Command{{Channels: env.Channels, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, "", meta)}}, nil
 	}
 	cmds := make([]centrifugo.Command, len(env.Channels))
+	size, limit := 0, b.maxRequestBytes
 	for i, ch := range env.Channels {
 		cmds[i] = centrifugo.Command{Channel: ch, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, ch, meta)}
+		if size += len(cmds[i].Data); limit > 0 && size > limit {
+			return nil, newError(envelope.CodeTooLarge, fmt.Sprintf("its Centrifugo commands take more than %d bytes (%d of %d channels encoded), over the %d of one request (INSTANT_MAX_REQUEST_BYTES)",
+				size, i+1, len(env.Channels), limit))
+		}
 	}
-	return cmds
+	return cmds, nil
 }
 
 // finish hands the outcome to the envelope's source, then counts it and
@@ -140,7 +152,7 @@ func (b *Bridge) finish(d delivery, fi failureInfo, recv time.Time, results []ce
 		b.m.forwarded.Inc()
 		b.m.forwardLatency.Observe(time.Since(recv).Seconds())
 		if to := b.receiptSubject(d); to != "" {
-			b.publishReceipt(to, okReceipt(fi.id, results))
+			b.publishOK(to, fi.id, results)
 		}
 	case rejected:
 		code := reasonCode(err)

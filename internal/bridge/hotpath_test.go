@@ -1,8 +1,10 @@
 package bridge
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +51,27 @@ func TestPrepare(t *testing.T) {
 	id, _, err = b.prepare("", b.channels.Current(), []byte(`{"channel":"$users","data":{}}`), recv, "")
 	if err != nil || len(id) != 26 {
 		t.Errorf("generated id %q err %v: want 26 chars", id, err)
+	}
+}
+
+// TestPrepareStopsAtTheRequestLimit: in django mode (one payload per
+// channel) prepare stops encoding once the payloads exceed
+// INSTANT_MAX_REQUEST_BYTES and rejects the envelope too_large.
+func TestPrepareStopsAtTheRequestLimit(t *testing.T) {
+	b := hotPathBridge(t, envelope.ModeDjango)
+	b.maxRequestBytes = 256 << 10
+	body := `{"channels":["$users","public","$billing"],"message":"` + strings.Repeat("<>&", 10<<10) + `"}` // 30 KiB, about 200 KiB per payload
+	_, cmds, err := b.prepare("billing", b.channels.Current(), []byte(body), time.Now(), "")
+	var e interface{ Code() string }
+	if !errors.As(err, &e) || e.Code() != envelope.CodeTooLarge || !strings.Contains(err.Error(), "INSTANT_MAX_REQUEST_BYTES") || cmds != nil {
+		t.Fatalf("got %d commands, error %v; want too_large naming INSTANT_MAX_REQUEST_BYTES", len(cmds), err)
+	}
+	if !strings.Contains(err.Error(), "(2 of 3 channels encoded)") {
+		t.Errorf("error %q: want the count of payloads encoded before stopping", err)
+	}
+	b.maxRequestBytes = 1 << 20
+	if _, cmds, err := b.prepare("billing", b.channels.Current(), []byte(body), time.Now(), ""); err != nil || len(cmds) != 3 {
+		t.Errorf("under the limit: got %d commands, error %v; want 3", len(cmds), err)
 	}
 }
 

@@ -92,10 +92,15 @@ func (s *jsSource) start(ctx context.Context, handle func(delivery)) error {
 
 // consume starts an iterator on the current consumer.
 func (s *jsSource) consume() (jetstream.MessagesContext, error) {
-	// The client's buffer of fetched envelopes is bounded in bytes too: a
+	// The client buffers up to half the ack-pending window (2,500 with the
+	// defaults, more than a batch of INSTANT_BATCH_MAX), asking for more when
+	// half of it is used: the other half is for envelopes waiting for or in
+	// a Centrifugo request. With 1,000 the forwarder ran dry between
+	// requests (docs/benchmarks.md). The buffer is bounded in bytes too: a
 	// quarter of what the bridge may hold, and at least one largest message.
+	msgs := min(s.cfg.QueueSize, max(s.cfg.JetStreamMaxAckPending/2, 1))
 	buf := max(s.cfg.MaxPendingBytes/4, int(s.nc.MaxPayload()))
-	it, err := s.currentConsumer().Messages(jetstream.PullMaxMessagesWithBytesLimit(min(s.cfg.QueueSize, 1000), buf))
+	it, err := s.currentConsumer().Messages(jetstream.PullMaxMessagesWithBytesLimit(msgs, buf))
 	if err != nil {
 		return nil, fmt.Errorf("consume %s/%s: %w", s.cfg.JetStreamStream, s.cfg.JetStreamConsumer, err)
 	}

@@ -47,10 +47,17 @@ const commandOverhead = 64
 func (it *Item) encodedSize() int {
 	n := 0
 	for _, c := range it.Commands {
-		n += commandOverhead + len(c.Data) + len(c.Channel) + len(c.IdempotencyKey)
-		for _, ch := range c.Channels {
-			n += len(ch) + 3
-		}
+		n += c.encodedSize()
+	}
+	return n
+}
+
+// encodedSize is the command's share of a request body (at least: more
+// when a channel name or key needs escaping).
+func (c *Command) encodedSize() int {
+	n := commandOverhead + len(c.Data) + len(c.Channel) + len(c.IdempotencyKey)
+	for _, ch := range c.Channels {
+		n += len(ch) + 3
 	}
 	return n
 }

@@ -99,6 +99,10 @@ type CentrifugoOptions struct {
 	Env []string
 	// Stdout receives the process's output; default a file "centrifugo.log" in Dir.
 	Stdout *os.File
+	// Extra are top-level keys of the configuration file, added to the
+	// generated ones or replacing them whole (e.g. "consumers", or
+	// "channel" to run without history).
+	Extra map[string]any
 }
 
 // Centrifugo is a real Centrifugo server running (or stopped) as a child
@@ -178,6 +182,9 @@ func (s *Centrifugo) config() []byte {
 	}
 	if s.opts.RedisAddress != "" {
 		cfg["engine"] = map[string]any{"type": "redis", "redis": map[string]any{"address": []string{s.opts.RedisAddress}}}
+	}
+	for k, v := range s.opts.Extra {
+		cfg[k] = v
 	}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	return b

@@ -52,6 +52,16 @@ func ReadProcMem(pid int) (ProcMem, error) {
 	return m, nil
 }
 
+// ResetPeakRSS sets a process's VmHWM back to its current VmRSS (writes 5
+// to /proc/<pid>/clear_refs; Linux 4.0 and later), so that the next
+// ReadProcMem gives the peak since this call.
+func ResetPeakRSS(pid int) error {
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+		return fmt.Errorf("reset peak RSS of %d: %w", pid, err)
+	}
+	return nil
+}
+
 // clockTick is USER_HZ, 100 on every Linux platform Go supports.
 const clockTick = 100
 

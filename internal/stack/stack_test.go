@@ -2,6 +2,9 @@ package stack_test
 
 import (
 	"errors"
+	"os"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -95,4 +98,30 @@ func countPrefix(env []string, prefix string) int {
 		}
 	}
 	return n
+}
+
+func TestResetPeakRSS(t *testing.T) {
+	pid := os.Getpid()
+	big := make([]byte, 64<<20)
+	for i := range big {
+		big[i] = 1 // touch every page
+	}
+	before, err := stack.ReadProcMem(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.KeepAlive(big)
+	big = nil
+	runtime.GC()
+	debug.FreeOSMemory()
+	if err := stack.ResetPeakRSS(pid); err != nil {
+		t.Fatal(err)
+	}
+	after, err := stack.ReadProcMem(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.HWM > before.HWM-32<<20 {
+		t.Errorf("VmHWM after reset %d, want at least 32 MiB below the peak %d", after.HWM, before.HWM)
+	}
 }
