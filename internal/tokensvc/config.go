@@ -33,8 +33,8 @@ type Config struct {
 	CentrifugoHMACKey        string `envconfig:"INSTANT_CENTRIFUGO_HMAC_KEY" desc:"secret (at least 32 bytes): Centrifugo's client.token.hmac_secret_key, signs the tokens (HS256)"`
 	CentrifugoPrivateKeyFile string `envconfig:"INSTANT_CENTRIFUGO_PRIVATE_KEY_FILE" desc:"RSA or ECDSA private key (PEM) signing the tokens instead of the HMAC key; Centrifugo gets the public key"`
 
-	TokenTTL             time.Duration `envconfig:"INSTANT_TOKEN_TTL" default:"10m" desc:"lifetime of connection tokens"`
-	SubscriptionTokenTTL time.Duration `envconfig:"INSTANT_SUBSCRIPTION_TOKEN_TTL" default:"10m" desc:"lifetime of subscription tokens"`
+	TokenTTL             time.Duration `envconfig:"INSTANT_TOKEN_TTL" default:"2m" desc:"lifetime of connection tokens, and the longest a client that kept one can reconnect with it after its access was revoked"`
+	SubscriptionTokenTTL time.Duration `envconfig:"INSTANT_SUBSCRIPTION_TOKEN_TTL" default:"2m" desc:"lifetime of subscription tokens, and the longest a client that kept one can subscribe with it after its access was revoked"`
 
 	SessionKey          string        `envconfig:"INSTANT_SESSION_KEY" desc:"secret (at least 32 bytes) signing session cookies; unset: a random key per process (sessions end at restart, not shared by replicas)"`
 	SessionTTL          time.Duration `envconfig:"INSTANT_SESSION_TTL" default:"12h" desc:"lifetime of a login session"`
@@ -136,9 +136,9 @@ func (c Config) Validate() error {
 	case c.CentrifugoHMACKey != "" && len(c.CentrifugoHMACKey) < minSecretBytes:
 		return bad("INSTANT_CENTRIFUGO_HMAC_KEY", "too short: %d bytes (want at least %d random bytes, e.g. from: openssl rand -hex 32; give Centrifugo the same value as client.token.hmac_secret_key)", len(c.CentrifugoHMACKey), minSecretBytes)
 	case c.TokenTTL < time.Second:
-		return bad("INSTANT_TOKEN_TTL", "%v is too short (want a duration of at least 1s, e.g. 10m)", c.TokenTTL)
+		return bad("INSTANT_TOKEN_TTL", "%v is too short (want a duration of at least 1s, e.g. 2m)", c.TokenTTL)
 	case c.SubscriptionTokenTTL < time.Second:
-		return bad("INSTANT_SUBSCRIPTION_TOKEN_TTL", "%v is too short (want a duration of at least 1s, e.g. 10m)", c.SubscriptionTokenTTL)
+		return bad("INSTANT_SUBSCRIPTION_TOKEN_TTL", "%v is too short (want a duration of at least 1s, e.g. 2m)", c.SubscriptionTokenTTL)
 	case c.SessionKey != "" && len(c.SessionKey) < minSecretBytes:
 		return bad("INSTANT_SESSION_KEY", "too short: %d bytes (want at least %d random bytes, e.g. from: openssl rand -hex 32)", len(c.SessionKey), minSecretBytes)
 	case c.SessionTTL < time.Minute:

@@ -40,16 +40,7 @@ func (h *harness) connectWith(t *testing.T, tr tokensvc.TokenResponse, channels 
 	t.Helper()
 	s := testenv.Connect(t, h.cf.WebsocketURL(), tr.WSToken)
 	for _, name := range channels {
-		tok := ""
-		for _, c := range tr.Channels {
-			if c.Name == name {
-				tok = c.Token
-			}
-		}
-		if tok == "" {
-			t.Fatalf("no token for %s in %v", name, names(tr.Channels))
-		}
-		s.MustSubscribe(name, tok)
+		s.MustSubscribe(name, channelToken(t, tr, name))
 	}
 	return s
 }
@@ -198,4 +189,68 @@ func TestRevokeUpstreamUsersWithPresence(t *testing.T) {
 	if e, ok := boss.Unsubscribed("$users"); ok {
 		t.Errorf("the staff JWT user lost $users: %+v", e)
 	}
+}
+
+// TestRevokedTokenWindowEndsAtExpiry: Centrifugo cannot revoke a token, so
+// a client that kept its subscription token can subscribe again after live
+// revocation took the channel away, but only until the token expires; after
+// that the old token is refused, and so is a new one.
+func TestRevokedTokenWindowEndsAtExpiry(t *testing.T) {
+	const subTTL = 4 * time.Second
+	h, _ := startRevoking(t, []option{func(c *tokensvc.Config) { c.SubscriptionTokenTTL = subTTL }})
+	aliceHTTP := h.client()
+	tr := aliceHTTP.login("alice", alicePW)
+	alice := h.connectWith(t, tr, "$group1")
+	old := channelToken(t, tr, "$group1")
+	exp := tokenExpiry(t, old)
+
+	rewrite(t, h.cfg.UsersFile, "groups: [group1]", "groups: []") // alice demoted
+	waitUnsubscribed(t, alice, "$group1")
+	if left := time.Until(exp); left > time.Second {
+		// The window the README states: her old tokens still admit her.
+		again := testenv.Connect(t, h.cf.WebsocketURL(), tr.WSToken)
+		if err := again.Subscribe("$group1", old); err != nil {
+			t.Errorf("with %v of the old token left: %v, want admitted (the README's window)", left.Round(time.Millisecond), err)
+		}
+	} else {
+		t.Logf("only %v of the old token left: the window before expiry is not checked", left)
+	}
+
+	// Centrifugo compares whole seconds: exp has passed once the clock is a
+	// second beyond it.
+	testenv.Eventually(t, subTTL+5*time.Second, func() error {
+		if time.Now().Before(exp.Add(time.Second)) {
+			return fmt.Errorf("the old token is valid until %v", exp)
+		}
+		return nil
+	})
+	late := testenv.Connect(t, h.cf.WebsocketURL(), tr.WSToken)
+	if err := late.Subscribe("$group1", old); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("subscribe with the expired token: %v, want refused as expired", err)
+	}
+	if r := aliceHTTP.do("POST", "/instant/subscribe/", map[string]string{"channel": "$group1"}); r.status != http.StatusForbidden || r.errorCode() != "forbidden_channel" {
+		t.Errorf("new subscription token for the demoted user: %s, want 403 forbidden_channel", r)
+	}
+}
+
+// channelToken is the subscription token for name in an answer.
+func channelToken(t *testing.T, tr tokensvc.TokenResponse, name string) string {
+	t.Helper()
+	for _, c := range tr.Channels {
+		if c.Name == name {
+			return c.Token
+		}
+	}
+	t.Fatalf("no token for %s in %v", name, names(tr.Channels))
+	return ""
+}
+
+// tokenExpiry is a token's exp (read without checking the signature).
+func tokenExpiry(t *testing.T, tok string) time.Time {
+	t.Helper()
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(tok, &claims); err != nil || claims.ExpiresAt == nil {
+		t.Fatalf("token without exp: %v", err)
+	}
+	return claims.ExpiresAt.Time
 }
