@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
+	"github.com/instant-go/instant/internal/centrifugo"
 	"github.com/instant-go/instant/internal/confdefaults"
 	"github.com/instant-go/instant/internal/natsbus"
 	"github.com/instant-go/instant/pkg/envelope"
@@ -125,9 +125,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("INSTANT_CENTRIFUGO_API_KEY is empty: set it to Centrifugo's http_api.key")
 	}
 	for _, api := range c.CentrifugoAPIURLs() {
-		u, err := url.Parse(api)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("INSTANT_CENTRIFUGO_API_URL=%q: %q is not an http(s) URL; want one such as http://127.0.0.1:8000/api, or several comma-separated", c.CentrifugoAPIURL, api)
+		if err := centrifugo.CheckAPIURL(api); err != nil {
+			return fmt.Errorf("INSTANT_CENTRIFUGO_API_URL=%q: %v; want one such as http://127.0.0.1:8000/api, or several comma-separated", c.CentrifugoAPIURL, err)
 		}
 	}
 	if c.ChannelsFile == "" {
@@ -252,13 +251,7 @@ func checkSubject(name, s string) error {
 
 // CentrifugoAPIURLs are the URLs of INSTANT_CENTRIFUGO_API_URL, in order,
 // spaces around the commas removed (an empty entry stays, for Validate).
-func (c Config) CentrifugoAPIURLs() []string {
-	urls := strings.Split(c.CentrifugoAPIURL, ",")
-	for i, u := range urls {
-		urls[i] = strings.TrimSpace(u)
-	}
-	return urls
-}
+func (c Config) CentrifugoAPIURLs() []string { return centrifugo.SplitAPIURLs(c.CentrifugoAPIURL) }
 
 // NATS is the NATS part of the configuration.
 func (c Config) NATS() natsbus.Config {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/instant-go/instant/internal/centrifugo"
 	"github.com/instant-go/instant/internal/confdefaults"
 )
 
@@ -70,7 +70,7 @@ type Config struct {
 	ProxyUserHeader   string   `envconfig:"INSTANT_PROXY_USER_HEADER" default:"X-Forwarded-User" desc:"header an authenticating proxy puts the username in (exactly one value)"`
 	ProxyGroupsHeader string   `envconfig:"INSTANT_PROXY_GROUPS_HEADER" default:"X-Forwarded-Groups" desc:"header an authenticating proxy puts the comma-separated groups in"`
 
-	CentrifugoAPIURL string `envconfig:"INSTANT_CENTRIFUGO_API_URL" desc:"Centrifugo HTTP API endpoint (http://127.0.0.1:8000/api): on each reload of the channels or users file, unsubscribe and disconnect who lost access; empty: live revocation off"`
+	CentrifugoAPIURL string `envconfig:"INSTANT_CENTRIFUGO_API_URL" desc:"Centrifugo HTTP API endpoint(s), comma-separated (http://127.0.0.1:8000/api; several: nodes sharing a broker such as Redis, each call goes to the first answering, the next on failure): on each reload of the channels or users file, unsubscribe and disconnect who lost access; empty: live revocation off"`
 	CentrifugoAPIKey string `envconfig:"INSTANT_CENTRIFUGO_API_KEY" desc:"Centrifugo HTTP API key (http_api.key; secret), with INSTANT_CENTRIFUGO_API_URL"`
 
 	LogLevel  string `envconfig:"INSTANT_LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
@@ -249,11 +249,16 @@ func (c Config) validateRevocation() error {
 	case c.CentrifugoAPIKey == "":
 		return &ConfigError{Var: "INSTANT_CENTRIFUGO_API_KEY", Msg: "empty with INSTANT_CENTRIFUGO_API_URL set (want Centrifugo's http_api.key)"}
 	}
-	if u, err := url.Parse(c.CentrifugoAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &ConfigError{Var: "INSTANT_CENTRIFUGO_API_URL", Msg: fmt.Sprintf("%q (want an http(s) URL such as http://127.0.0.1:8000/api)", c.CentrifugoAPIURL)}
+	for _, u := range c.CentrifugoAPIURLs() {
+		if err := centrifugo.CheckAPIURL(u); err != nil {
+			return &ConfigError{Var: "INSTANT_CENTRIFUGO_API_URL", Msg: fmt.Sprintf("%v in %q (want an http(s) URL such as http://127.0.0.1:8000/api, or several comma-separated)", err, c.CentrifugoAPIURL)}
+		}
 	}
 	return nil
 }
+
+// CentrifugoAPIURLs are the URLs of INSTANT_CENTRIFUGO_API_URL, in order.
+func (c Config) CentrifugoAPIURLs() []string { return centrifugo.SplitAPIURLs(c.CentrifugoAPIURL) }
 
 // validateProxies checks the proxy settings: INSTANT_TRUSTED_PROXIES only
 // chooses whose forwarded-for header names the client; identity from proxy

@@ -22,8 +22,9 @@ const (
 )
 
 // revokeBatch is the most commands sent in one request; revokeTimeout bounds
-// each request; revokeAttempts are the tries of a request Centrifugo did not
-// answer.
+// each request to one node (the HTTP client's timeout, so that with several
+// nodes the next one still gets its own); revokeAttempts are the tries of a
+// request no node answered.
 const (
 	revokeBatch    = 1000
 	revokeTimeout  = 5 * time.Second
@@ -49,7 +50,7 @@ type revoker struct {
 
 func newRevoker(cfg Config, log *zap.Logger, reg prometheus.Registerer, current func() accessState) *revoker {
 	r := &revoker{
-		api:     centrifugo.NewServerAPI(cfg.CentrifugoAPIURL, cfg.CentrifugoAPIKey, &http.Client{Timeout: revokeTimeout}),
+		api:     centrifugo.NewServerAPI(cfg.CentrifugoAPIURLs(), cfg.CentrifugoAPIKey, &http.Client{Timeout: revokeTimeout}),
 		log:     log.With(zap.String(logging.FieldComponent, "revocation")),
 		current: current,
 		base:    current(),
@@ -128,9 +129,7 @@ func (r *revoker) revoke(ctx context.Context) {
 func (r *revoker) presenceUnsubscribes(ctx context.Context, cur accessState, plan revocationPlan, st *revokeStats) []centrifugo.AdminCommand {
 	var cmds []centrifugo.AdminCommand
 	for _, ch := range plan.stricter {
-		pctx, cancel := context.WithTimeout(ctx, revokeTimeout)
-		clients, err := r.api.Presence(pctx, ch)
-		cancel()
+		clients, err := r.api.Presence(ctx, ch)
 		var re *centrifugo.ReplyError
 		switch {
 		case errors.As(err, &re) && re.Code == centrifugo.ErrCodeNotAvailable:
@@ -202,10 +201,8 @@ func (r *revoker) sendBatch(ctx context.Context, batch []centrifugo.AdminCommand
 			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 			}
 		}
-		bctx, cancel := context.WithTimeout(ctx, revokeTimeout)
 		var errs []error
-		errs, err = r.api.Revoke(bctx, batch)
-		cancel()
+		errs, err = r.api.Revoke(ctx, batch)
 		var re *centrifugo.RequestError
 		if err == nil || !errors.As(err, &re) || !re.Unavailable {
 			return errs, err

@@ -1,6 +1,7 @@
 package tokensvc_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -253,4 +254,29 @@ func tokenExpiry(t *testing.T, tok string) time.Time {
 		t.Fatalf("token without exp: %v", err)
 	}
 	return claims.ExpiresAt.Time
+}
+
+// TestRevokeThroughSecondNode: with INSTANT_CENTRIFUGO_API_URL listing a
+// node that is down before the one that answers, revocation still reaches
+// the client within a second.
+func TestRevokeThroughSecondNode(t *testing.T) {
+	port, err := stack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := fmt.Sprintf("http://127.0.0.1:%d/api", port) // nothing listens there
+	h, logs := startRevoking(t, []option{func(c *tokensvc.Config) { c.CentrifugoAPIURL = down + "," + c.CentrifugoAPIURL }})
+	alice := h.connectWith(t, h.client().login("alice", alicePW), "$users")
+	rewrite(t, h.cfg.ChannelsFile, "  - name: $users\n    level: users\n", "  - name: $users\n    level: staff\n")
+	waitUnsubscribed(t, alice, "$users")
+	testenv.Eventually(t, revokeWithin, func() error {
+		entries := logs.FilterMessage("access revoked after reload").All()
+		if len(entries) == 0 {
+			return errors.New("no revocation logged")
+		}
+		if f := entries[len(entries)-1].ContextMap(); f["errors"] != int64(0) || f["unsubscribed"] != int64(1) {
+			return fmt.Errorf("logged %v, want 1 unsubscribed and no error", f)
+		}
+		return nil
+	})
 }
