@@ -1,6 +1,7 @@
 package tokensvc_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -279,4 +280,60 @@ func TestRevokeThroughSecondNode(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestRevokeRetriedAfterCentrifugoOutage: the Centrifugo node the token
+// service calls is stopped when the channels file changes, so the
+// revocation fails; when the node is started again, the revocation is
+// retried and reaches the client, who is on another node of the same Redis
+// (its connection lives through the outage).
+func TestRevokeRetriedAfterCentrifugoOutage(t *testing.T) {
+	redis := testenv.StartRedis(t)
+	onRedis := func(o *stack.CentrifugoOptions) { o.RedisAddress = redis.URL() }
+	api := testenv.StartCentrifugo(t, onRedis)
+	edge := testenv.StartCentrifugo(t, onRedis, func(o *stack.CentrifugoOptions) { o.APIKey, o.HMACSecret = api.APIKey, api.HMACSecret })
+	core, logs := observer.New(zapcore.InfoLevel)
+	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
+	h := startLogged(t, edge, log, func(c *tokensvc.Config) { c.CentrifugoAPIURL, c.CentrifugoAPIKey = api.APIURL(), api.APIKey })
+	alice := h.connectWith(t, h.client().login("alice", alicePW), "$users")
+	bob := h.connectWith(t, h.client().login("bob", bobPW), "$users")
+
+	if err := api.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	rewrite(t, h.cfg.ChannelsFile, "  - name: $users\n    level: users\n", "  - name: $users\n    level: staff\n")
+	lastRun := func() map[string]any {
+		entries := logs.FilterMessage("access revoked after reload").All()
+		if len(entries) == 0 {
+			return nil
+		}
+		return entries[len(entries)-1].ContextMap()
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if f := lastRun(); f == nil || f["retrying"] != true {
+			return fmt.Errorf("last run %v, want a failed run to be retried", f)
+		}
+		return nil
+	})
+	if _, ok := alice.Unsubscribed("$users"); ok {
+		t.Fatal("alice unsubscribed while the API node was down: the outage did not happen")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := api.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if _, ok := alice.Unsubscribed("$users"); !ok {
+			return errors.New("alice still subscribed to $users")
+		}
+		return nil
+	})
+	if f := lastRun(); f["retrying"] != false || f["unsubscribed"] != int64(1) {
+		t.Errorf("last run %v, want complete with 1 unsubscribed", f)
+	}
+	if e, ok := bob.Unsubscribed("$users"); ok {
+		t.Errorf("bob (staff) was unsubscribed: %+v", e)
+	}
 }
