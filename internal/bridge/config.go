@@ -82,7 +82,7 @@ type Config struct {
 	CanaryInterval    time.Duration `envconfig:"INSTANT_CANARY_INTERVAL" desc:"canary: publish a probe envelope through NATS, the bridge and Centrifugo back to the bridge's own websocket this often (e.g. 5s); empty: off"`
 	CanaryMaxMisses   int           `envconfig:"INSTANT_CANARY_MAX_MISSES" default:"3" desc:"canary: probes missed in a row (not back within INSTANT_CANARY_INTERVAL) before /readyz fails with canary_failed"`
 	CentrifugoHMACKey string        `envconfig:"INSTANT_CENTRIFUGO_HMAC_KEY" desc:"canary: Centrifugo's client.token.hmac_secret_key (at least 32 bytes; secret), signs the canary's websocket tokens; required with INSTANT_CANARY_INTERVAL"`
-	CentrifugoWSURL   string        `envconfig:"INSTANT_CENTRIFUGO_WS_URL" desc:"canary: Centrifugo websocket URL; empty: the API URL's host and port with path /connection/websocket"`
+	CentrifugoWSURL   string        `envconfig:"INSTANT_CENTRIFUGO_WS_URL" desc:"canary: Centrifugo websocket URL; empty: the first API URL's host and port with path /connection/websocket (set it with several Centrifugo nodes, or where the API port serves no websocket, as in Kubernetes)"`
 }
 
 // LoadConfig reads the configuration from the environment and validates it.
