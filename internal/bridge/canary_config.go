@@ -41,7 +41,7 @@ func (c Config) validateCanary() error {
 }
 
 // canaryWSURL is INSTANT_CENTRIFUGO_WS_URL, or the websocket endpoint on the
-// API URL's host and port (ws for http, wss for https).
+// first API URL's host and port (ws for http, wss for https).
 func (c Config) canaryWSURL() (string, error) {
 	if c.CentrifugoWSURL != "" {
 		u, err := url.Parse(c.CentrifugoWSURL)
@@ -50,9 +50,10 @@ func (c Config) canaryWSURL() (string, error) {
 		}
 		return c.CentrifugoWSURL, nil
 	}
-	u, err := url.Parse(c.CentrifugoAPIURL)
+	first := c.CentrifugoAPIURLs()[0]
+	u, err := url.Parse(first)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("INSTANT_CENTRIFUGO_API_URL=%q: cannot derive the canary's websocket URL; set INSTANT_CENTRIFUGO_WS_URL", c.CentrifugoAPIURL)
+		return "", fmt.Errorf("INSTANT_CENTRIFUGO_API_URL=%q: cannot derive the canary's websocket URL from %q; set INSTANT_CENTRIFUGO_WS_URL", c.CentrifugoAPIURL, first)
 	}
 	ws := url.URL{Scheme: "ws", Host: u.Host, Path: "/connection/websocket"}
 	if u.Scheme == "https" {

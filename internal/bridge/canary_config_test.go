@@ -7,8 +7,8 @@ import (
 )
 
 // TestCanaryConfig: the canary's settings are checked only when it is on,
-// errors name the variable, and the websocket URL is derived from the API
-// URL unless given.
+// errors name the variable, and the websocket URL is derived from the
+// (first) API URL unless given.
 func TestCanaryConfig(t *testing.T) {
 	key := strings.Repeat("k", 32)
 	for _, tc := range []struct {
@@ -22,6 +22,9 @@ func TestCanaryConfig(t *testing.T) {
 		{"on, derived from https", func(c *Config) {
 			c.CanaryInterval, c.CentrifugoHMACKey, c.CentrifugoAPIURL = time.Second, key, "https://rt.example.com/api"
 		}, "", "wss://rt.example.com/connection/websocket"},
+		{"on, derived from the first of several", func(c *Config) {
+			c.CanaryInterval, c.CentrifugoHMACKey, c.CentrifugoAPIURL = time.Second, key, " https://cf-0.example.com:9000/api , http://cf-1:8000/api"
+		}, "", "wss://cf-0.example.com:9000/connection/websocket"},
 		{"on, given", func(c *Config) {
 			c.CanaryInterval, c.CentrifugoHMACKey, c.CentrifugoWSURL = time.Second, key, "wss://edge.example.com/ws"
 		}, "", "wss://edge.example.com/ws"},

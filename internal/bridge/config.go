@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
+	"github.com/instant-go/instant/internal/centrifugo"
 	"github.com/instant-go/instant/internal/confdefaults"
 	"github.com/instant-go/instant/internal/natsbus"
 	"github.com/instant-go/instant/pkg/envelope"
@@ -82,7 +82,7 @@ type Config struct {
 	CanaryInterval    time.Duration `envconfig:"INSTANT_CANARY_INTERVAL" desc:"canary: publish a probe envelope through NATS, the bridge and Centrifugo back to the bridge's own websocket this often (e.g. 5s); empty: off"`
 	CanaryMaxMisses   int           `envconfig:"INSTANT_CANARY_MAX_MISSES" default:"3" desc:"canary: probes missed in a row (not back within INSTANT_CANARY_INTERVAL) before /readyz fails with canary_failed"`
 	CentrifugoHMACKey string        `envconfig:"INSTANT_CENTRIFUGO_HMAC_KEY" desc:"canary: Centrifugo's client.token.hmac_secret_key (at least 32 bytes; secret), signs the canary's websocket tokens; required with INSTANT_CANARY_INTERVAL"`
-	CentrifugoWSURL   string        `envconfig:"INSTANT_CENTRIFUGO_WS_URL" desc:"canary: Centrifugo websocket URL; empty: the API URL's host and port with path /connection/websocket"`
+	CentrifugoWSURL   string        `envconfig:"INSTANT_CENTRIFUGO_WS_URL" desc:"canary: Centrifugo websocket URL; empty: the first API URL's host and port with path /connection/websocket (set it with several Centrifugo nodes, or where the API port serves no websocket, as in Kubernetes)"`
 }
 
 // LoadConfig reads the configuration from the environment and validates it.
@@ -125,9 +125,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("INSTANT_CENTRIFUGO_API_KEY is empty: set it to Centrifugo's http_api.key")
 	}
 	for _, api := range c.CentrifugoAPIURLs() {
-		u, err := url.Parse(api)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("INSTANT_CENTRIFUGO_API_URL=%q: %q is not an http(s) URL; want one such as http://127.0.0.1:8000/api, or several comma-separated", c.CentrifugoAPIURL, api)
+		if err := centrifugo.CheckAPIURL(api); err != nil {
+			return fmt.Errorf("INSTANT_CENTRIFUGO_API_URL=%q: %v; want one such as http://127.0.0.1:8000/api, or several comma-separated", c.CentrifugoAPIURL, err)
 		}
 	}
 	if c.ChannelsFile == "" {
@@ -264,13 +263,7 @@ func checkSubject(name, s string) error {
 
 // CentrifugoAPIURLs are the URLs of INSTANT_CENTRIFUGO_API_URL, in order,
 // spaces around the commas removed (an empty entry stays, for Validate).
-func (c Config) CentrifugoAPIURLs() []string {
-	urls := strings.Split(c.CentrifugoAPIURL, ",")
-	for i, u := range urls {
-		urls[i] = strings.TrimSpace(u)
-	}
-	return urls
-}
+func (c Config) CentrifugoAPIURLs() []string { return centrifugo.SplitAPIURLs(c.CentrifugoAPIURL) }
 
 // NATS is the NATS part of the configuration.
 func (c Config) NATS() natsbus.Config {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 )
 
 // ServerAPI calls the methods of Centrifugo's server API that take access
@@ -15,16 +17,30 @@ import (
 // and presence (who is subscribed). It speaks the same HTTP JSON API as
 // HTTPSender (POST <api>/<method>, X-API-Key), unbatched for presence and
 // as one /api/batch request for the others.
+//
+// With several nodes (the API URLs of one Centrifugo whose nodes share a
+// broker such as Redis, so that any node unsubscribes, disconnects and
+// lists presence for all of them), a call goes to one node, and to the next
+// ones in turn while a node is unavailable (not reached, no answer in time,
+// 5xx or 429); a refusal or a reply is final. The first node tried is the
+// one that answered last, so a node that is down costs its timeout once,
+// not on every call.
 type ServerAPI struct {
-	base   string
+	bases  []string
 	key    string
 	client *http.Client
+	last   atomic.Int32 // index of the node that answered last
 }
 
-// NewServerAPI returns a client of the API at apiURL (e.g.
-// http://127.0.0.1:8000/api) with the API key; httpClient sets the timeout.
-func NewServerAPI(apiURL, key string, httpClient *http.Client) *ServerAPI {
-	return &ServerAPI{base: strings.TrimRight(apiURL, "/"), key: key, client: httpClient}
+// NewServerAPI returns a client of the API at apiURLs (e.g.
+// http://127.0.0.1:8000/api), preferred in that order, with the API key;
+// httpClient sets the timeout of each request to a node.
+func NewServerAPI(apiURLs []string, key string, httpClient *http.Client) *ServerAPI {
+	bases := make([]string, len(apiURLs))
+	for i, u := range apiURLs {
+		bases[i] = strings.TrimRight(u, "/")
+	}
+	return &ServerAPI{bases: bases, key: key, client: httpClient}
 }
 
 // Unsubscribe is an unsubscribe command: User (every connection of the
@@ -121,13 +137,37 @@ func (a *ServerAPI) Presence(ctx context.Context, channel string) ([]ClientInfo,
 	return out, nil
 }
 
-// call posts body to <api>/<method> and decodes the answer into reply.
+// call posts body to <api>/<method> on the first node that answers and
+// decodes the answer into reply.
 func (a *ServerAPI) call(ctx context.Context, method string, body, reply any) error {
+	if len(a.bases) == 0 {
+		return &RequestError{Err: errNoNodes}
+	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return &RequestError{Err: fmt.Errorf("centrifugo %s: %w", method, err)}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+"/"+method, bytes.NewReader(b))
+	first := int(a.last.Load())
+	var errs []error
+	for i := range a.bases {
+		n := (first + i) % len(a.bases)
+		err := a.post(ctx, a.bases[n], method, b, reply)
+		if err == nil {
+			a.last.Store(int32(n))
+			return nil
+		}
+		var re *RequestError
+		if !errors.As(err, &re) || !re.Unavailable || ctx.Err() != nil {
+			return err
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", a.bases[n], err))
+	}
+	return allFailed(errs)
+}
+
+// post sends one request to the node at base.
+func (a *ServerAPI) post(ctx context.Context, base, method string, body []byte, reply any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/"+method, bytes.NewReader(body))
 	if err != nil {
 		return &RequestError{Err: fmt.Errorf("centrifugo %s: %w", method, err)}
 	}

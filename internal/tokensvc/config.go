@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/instant-go/instant/internal/centrifugo"
 	"github.com/instant-go/instant/internal/confdefaults"
 )
 
@@ -33,8 +33,8 @@ type Config struct {
 	CentrifugoHMACKey        string `envconfig:"INSTANT_CENTRIFUGO_HMAC_KEY" desc:"secret (at least 32 bytes): Centrifugo's client.token.hmac_secret_key, signs the tokens (HS256)"`
 	CentrifugoPrivateKeyFile string `envconfig:"INSTANT_CENTRIFUGO_PRIVATE_KEY_FILE" desc:"RSA or ECDSA private key (PEM) signing the tokens instead of the HMAC key; Centrifugo gets the public key"`
 
-	TokenTTL             time.Duration `envconfig:"INSTANT_TOKEN_TTL" default:"10m" desc:"lifetime of connection tokens"`
-	SubscriptionTokenTTL time.Duration `envconfig:"INSTANT_SUBSCRIPTION_TOKEN_TTL" default:"10m" desc:"lifetime of subscription tokens"`
+	TokenTTL             time.Duration `envconfig:"INSTANT_TOKEN_TTL" default:"2m" desc:"lifetime of connection tokens, and the longest a client that kept one can reconnect with it after its access was revoked"`
+	SubscriptionTokenTTL time.Duration `envconfig:"INSTANT_SUBSCRIPTION_TOKEN_TTL" default:"2m" desc:"lifetime of subscription tokens, and the longest a client that kept one can subscribe with it after its access was revoked"`
 
 	SessionKey          string        `envconfig:"INSTANT_SESSION_KEY" desc:"secret (at least 32 bytes) signing session cookies; unset: a random key per process (sessions end at restart, not shared by replicas)"`
 	SessionTTL          time.Duration `envconfig:"INSTANT_SESSION_TTL" default:"12h" desc:"lifetime of a login session"`
@@ -70,7 +70,7 @@ type Config struct {
 	ProxyUserHeader   string   `envconfig:"INSTANT_PROXY_USER_HEADER" default:"X-Forwarded-User" desc:"header an authenticating proxy puts the username in (exactly one value)"`
 	ProxyGroupsHeader string   `envconfig:"INSTANT_PROXY_GROUPS_HEADER" default:"X-Forwarded-Groups" desc:"header an authenticating proxy puts the comma-separated groups in"`
 
-	CentrifugoAPIURL string `envconfig:"INSTANT_CENTRIFUGO_API_URL" desc:"Centrifugo HTTP API endpoint (http://127.0.0.1:8000/api): on each reload of the channels or users file, unsubscribe and disconnect who lost access; empty: live revocation off"`
+	CentrifugoAPIURL string `envconfig:"INSTANT_CENTRIFUGO_API_URL" desc:"Centrifugo HTTP API endpoint(s), comma-separated (http://127.0.0.1:8000/api; several: nodes sharing a broker such as Redis, each call goes to the first answering, the next on failure): on each reload of the channels or users file, unsubscribe and disconnect who lost access; empty: live revocation off"`
 	CentrifugoAPIKey string `envconfig:"INSTANT_CENTRIFUGO_API_KEY" desc:"Centrifugo HTTP API key (http_api.key; secret), with INSTANT_CENTRIFUGO_API_URL"`
 
 	LogLevel  string `envconfig:"INSTANT_LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
@@ -136,9 +136,9 @@ func (c Config) Validate() error {
 	case c.CentrifugoHMACKey != "" && len(c.CentrifugoHMACKey) < minSecretBytes:
 		return bad("INSTANT_CENTRIFUGO_HMAC_KEY", "too short: %d bytes (want at least %d random bytes, e.g. from: openssl rand -hex 32; give Centrifugo the same value as client.token.hmac_secret_key)", len(c.CentrifugoHMACKey), minSecretBytes)
 	case c.TokenTTL < time.Second:
-		return bad("INSTANT_TOKEN_TTL", "%v is too short (want a duration of at least 1s, e.g. 10m)", c.TokenTTL)
+		return bad("INSTANT_TOKEN_TTL", "%v is too short (want a duration of at least 1s, e.g. 2m)", c.TokenTTL)
 	case c.SubscriptionTokenTTL < time.Second:
-		return bad("INSTANT_SUBSCRIPTION_TOKEN_TTL", "%v is too short (want a duration of at least 1s, e.g. 10m)", c.SubscriptionTokenTTL)
+		return bad("INSTANT_SUBSCRIPTION_TOKEN_TTL", "%v is too short (want a duration of at least 1s, e.g. 2m)", c.SubscriptionTokenTTL)
 	case c.SessionKey != "" && len(c.SessionKey) < minSecretBytes:
 		return bad("INSTANT_SESSION_KEY", "too short: %d bytes (want at least %d random bytes, e.g. from: openssl rand -hex 32)", len(c.SessionKey), minSecretBytes)
 	case c.SessionTTL < time.Minute:
@@ -249,11 +249,16 @@ func (c Config) validateRevocation() error {
 	case c.CentrifugoAPIKey == "":
 		return &ConfigError{Var: "INSTANT_CENTRIFUGO_API_KEY", Msg: "empty with INSTANT_CENTRIFUGO_API_URL set (want Centrifugo's http_api.key)"}
 	}
-	if u, err := url.Parse(c.CentrifugoAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &ConfigError{Var: "INSTANT_CENTRIFUGO_API_URL", Msg: fmt.Sprintf("%q (want an http(s) URL such as http://127.0.0.1:8000/api)", c.CentrifugoAPIURL)}
+	for _, u := range c.CentrifugoAPIURLs() {
+		if err := centrifugo.CheckAPIURL(u); err != nil {
+			return &ConfigError{Var: "INSTANT_CENTRIFUGO_API_URL", Msg: fmt.Sprintf("%v in %q (want an http(s) URL such as http://127.0.0.1:8000/api, or several comma-separated)", err, c.CentrifugoAPIURL)}
+		}
 	}
 	return nil
 }
+
+// CentrifugoAPIURLs are the URLs of INSTANT_CENTRIFUGO_API_URL, in order.
+func (c Config) CentrifugoAPIURLs() []string { return centrifugo.SplitAPIURLs(c.CentrifugoAPIURL) }
 
 // validateProxies checks the proxy settings: INSTANT_TRUSTED_PROXIES only
 // chooses whose forwarded-for header names the client; identity from proxy

@@ -82,8 +82,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("LoadConfig = %+v\nwant %+v", got, want)
 	}
-	if want.TokenTTL > 15*time.Minute || want.SubscriptionTokenTTL > 15*time.Minute {
-		t.Errorf("default token lifetimes %v, %v: want minutes", want.TokenTTL, want.SubscriptionTokenTTL)
+	if want.TokenTTL > 2*time.Minute || want.SubscriptionTokenTTL > 2*time.Minute {
+		t.Errorf("default token lifetimes %v, %v: want at most 2m (the revocation window)", want.TokenTTL, want.SubscriptionTokenTTL)
 	}
 	t.Setenv("INSTANT_TOKEN_TTL", "soon")
 	if _, err := LoadConfig(); err == nil || !strings.Contains(err.Error(), "INSTANT_TOKEN_TTL") {

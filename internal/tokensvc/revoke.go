@@ -22,24 +22,44 @@ const (
 )
 
 // revokeBatch is the most commands sent in one request; revokeTimeout bounds
-// each request; revokeAttempts are the tries of a request Centrifugo did not
-// answer.
+// each request to one node (the HTTP client's timeout, so that with several
+// nodes the next one still gets its own); revokeAttempts are the tries of a
+// request no node answered.
 const (
 	revokeBatch    = 1000
 	revokeTimeout  = 5 * time.Second
 	revokeAttempts = 3
 )
 
+// A run whose requests failed (Centrifugo not reached, a presence lookup
+// unanswered) is run again after revokeRetryFirst, doubling up to
+// revokeRetryMax, and at every reload meanwhile, until it succeeds or until
+// the tokens handed out before it have expired: the longer token lifetime
+// and revokeExpiryGrace, how long Centrifugo keeps an expired connection or
+// subscription (client.expired_close_delay and expired_sub_close_delay,
+// 25s by default). By then every client has had to ask for new tokens.
+const (
+	revokeRetryFirst  = time.Second
+	revokeRetryMax    = 30 * time.Second
+	revokeExpiryGrace = 30 * time.Second
+)
+
 // revoker takes access away live: after each reload of the channels or users
 // file it compares what the service hands out now with what it handed out
 // before and has Centrifugo unsubscribe and disconnect accordingly (see
-// revocationPlan), within moments of the reload.
+// revocationPlan), within moments of the reload. The state it compares
+// against moves only when Centrifugo took every command, so that a failed
+// run is planned again, and sent again, by the retries and the next reload.
 type revoker struct {
 	api     *centrifugo.ServerAPI
 	log     *zap.Logger
 	current func() accessState
-	base    accessState // the state revoked against last
 	kick    chan struct{}
+	// retryWindow: how long a failed run is retried (see revokeRetryFirst).
+	retryWindow time.Duration
+
+	base        accessState // the state every revocation was applied for
+	failedSince time.Time   // start of the first failed run since then; zero if none
 
 	commands    *prometheus.CounterVec // kind: unsubscribe, disconnect
 	errors      prometheus.Counter
@@ -49,16 +69,18 @@ type revoker struct {
 
 func newRevoker(cfg Config, log *zap.Logger, reg prometheus.Registerer, current func() accessState) *revoker {
 	r := &revoker{
-		api:     centrifugo.NewServerAPI(cfg.CentrifugoAPIURL, cfg.CentrifugoAPIKey, &http.Client{Timeout: revokeTimeout}),
+		api:     centrifugo.NewServerAPI(cfg.CentrifugoAPIURLs(), cfg.CentrifugoAPIKey, &http.Client{Timeout: revokeTimeout}),
 		log:     log.With(zap.String(logging.FieldComponent, "revocation")),
 		current: current,
 		base:    current(),
 		kick:    make(chan struct{}, 1),
+
+		retryWindow: max(cfg.TokenTTL, cfg.SubscriptionTokenTTL) + revokeExpiryGrace,
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "instant_tokensvc_revocations_total", Help: "Unsubscribe and disconnect commands Centrifugo applied after a reload, by kind.",
 		}, []string{"kind"}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "instant_tokensvc_revocation_errors_total", Help: "Revocation commands or presence lookups that failed (logged).",
+			Name: "instant_tokensvc_revocation_errors_total", Help: "Revocation commands or presence lookups that failed (logged; a failed request counts again at each retry).",
 		}),
 		noPresence: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "instant_tokensvc_revocation_presence_unavailable_total", Help: "Changed channels whose namespace has no presence: users outside the users file were not checked there.",
@@ -80,30 +102,42 @@ func (r *revoker) reloaded() {
 	}
 }
 
-// run revokes after each reload until ctx ends.
+// run revokes after each reload, and again after a run that failed, until
+// ctx ends.
 func (r *revoker) run(ctx context.Context) {
+	var retry <-chan time.Time // nil: nothing to retry
+	delay := revokeRetryFirst
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
-			r.revoke(ctx)
+		case <-retry:
 		}
+		if r.revoke(ctx) {
+			retry, delay = nil, revokeRetryFirst
+			continue
+		}
+		retry = time.After(delay)
+		delay = min(2*delay, revokeRetryMax)
 	}
 }
 
-// revokeStats are the numbers of one run, logged once.
+// revokeStats are the numbers of one run, logged once. retry counts the
+// failures that running again may fix (requests, not Centrifugo's refusal
+// of a command).
 type revokeStats struct {
-	disconnected, unsubscribed, presenceChecked, presenceUnavailable, errors int
+	disconnected, unsubscribed, presenceChecked, presenceUnavailable, errors, retry int
 }
 
-// revoke compares the current state with the last one and applies the
-// difference, then logs the numbers once.
-func (r *revoker) revoke(ctx context.Context) {
+// revoke compares the current state with the one of the last complete run
+// and applies the difference, then logs the numbers once. It reports
+// whether the run is complete: every request succeeded, or the run failed
+// for longer than the retry window and is given up.
+func (r *revoker) revoke(ctx context.Context) bool {
 	start := time.Now()
 	cur := r.current()
 	plan := planRevocations(r.base, cur)
-	r.base = cur
 	var st revokeStats
 	cmds := make([]centrifugo.AdminCommand, 0, len(plan.disconnect)+len(plan.unsubscribe))
 	for _, id := range plan.disconnect {
@@ -114,12 +148,32 @@ func (r *revoker) revoke(ctx context.Context) {
 	}
 	cmds = append(cmds, r.presenceUnsubscribes(ctx, cur, plan, &st)...)
 	r.send(ctx, cmds, &st)
+	done := r.settle(start, cur, st)
 	d := time.Since(start)
 	r.runDuration.Observe(d.Seconds())
 	r.log.Info("access revoked after reload",
 		zap.Int("users_disconnected", st.disconnected), zap.Int("unsubscribed", st.unsubscribed),
 		zap.Int("changed_channels", len(plan.stricter)), zap.Int("presence_checked", st.presenceChecked),
-		zap.Int("presence_unavailable", st.presenceUnavailable), zap.Int("errors", st.errors), zap.Duration("duration", d))
+		zap.Int("presence_unavailable", st.presenceUnavailable), zap.Int("errors", st.errors),
+		zap.Bool("retrying", !done), zap.Duration("duration", d))
+	return done
+}
+
+// settle moves the base to cur when the run started at start is complete,
+// or when runs have failed for longer than the retry window.
+func (r *revoker) settle(start time.Time, cur accessState, st revokeStats) bool {
+	if st.retry > 0 && r.failedSince.IsZero() {
+		r.failedSince = start
+	}
+	if st.retry > 0 && time.Since(r.failedSince) <= r.retryWindow {
+		return false
+	}
+	if st.retry > 0 {
+		r.log.Error("revocation given up: Centrifugo did not take it for longer than the token lifetimes; every client has needed new tokens since, which the service refuses to those who lost access",
+			zap.Duration("failing_for", time.Since(r.failedSince)), zap.Int("errors", st.errors))
+	}
+	r.base, r.failedSince = cur, time.Time{}
+	return true
 }
 
 // presenceUnsubscribes asks presence who is subscribed to each changed
@@ -128,9 +182,7 @@ func (r *revoker) revoke(ctx context.Context) {
 func (r *revoker) presenceUnsubscribes(ctx context.Context, cur accessState, plan revocationPlan, st *revokeStats) []centrifugo.AdminCommand {
 	var cmds []centrifugo.AdminCommand
 	for _, ch := range plan.stricter {
-		pctx, cancel := context.WithTimeout(ctx, revokeTimeout)
-		clients, err := r.api.Presence(pctx, ch)
-		cancel()
+		clients, err := r.api.Presence(ctx, ch)
 		var re *centrifugo.ReplyError
 		switch {
 		case errors.As(err, &re) && re.Code == centrifugo.ErrCodeNotAvailable:
@@ -139,9 +191,9 @@ func (r *revoker) presenceUnsubscribes(ctx context.Context, cur accessState, pla
 			continue
 		case err != nil:
 			st.errors++
+			st.retry++
 			r.errors.Inc()
-			r.log.Error("presence lookup failed; users outside the users file keep the channel until their subscription token expires",
-				zap.String(logging.FieldChannel, ch), zap.Error(err))
+			r.log.Error("presence lookup failed; retrying", zap.String(logging.FieldChannel, ch), zap.Error(err))
 			continue
 		}
 		st.presenceChecked++
@@ -160,7 +212,8 @@ func (r *revoker) presenceUnsubscribes(ctx context.Context, cur accessState, pla
 }
 
 // send applies cmds in batches, trying a batch again while Centrifugo does
-// not answer, and counts the outcome.
+// not answer, and counts the outcome: a batch that no node took is to be
+// retried; a command Centrifugo refused is not.
 func (r *revoker) send(ctx context.Context, cmds []centrifugo.AdminCommand, st *revokeStats) {
 	for len(cmds) > 0 {
 		batch := cmds[:min(len(cmds), revokeBatch)]
@@ -183,12 +236,16 @@ func (r *revoker) send(ctx context.Context, cmds []centrifugo.AdminCommand, st *
 				firstErr = errs[i]
 			}
 		}
-		if failed > 0 {
-			st.errors += failed
-			r.errors.Add(float64(failed))
-			r.log.Error("revocation commands failed; the users keep access until their tokens expire",
+		switch {
+		case err != nil:
+			st.retry += failed
+			r.log.Error("revocation request failed; retrying", zap.Int("batch", len(batch)), zap.Error(err))
+		case failed > 0:
+			r.log.Error("Centrifugo refused revocation commands; those users keep access until their tokens expire",
 				zap.Int("failed", failed), zap.Int("batch", len(batch)), zap.Error(firstErr))
 		}
+		st.errors += failed
+		r.errors.Add(float64(failed))
 	}
 }
 
@@ -202,10 +259,8 @@ func (r *revoker) sendBatch(ctx context.Context, batch []centrifugo.AdminCommand
 			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 			}
 		}
-		bctx, cancel := context.WithTimeout(ctx, revokeTimeout)
 		var errs []error
-		errs, err = r.api.Revoke(bctx, batch)
-		cancel()
+		errs, err = r.api.Revoke(ctx, batch)
 		var re *centrifugo.RequestError
 		if err == nil || !errors.As(err, &re) || !re.Unavailable {
 			return errs, err

@@ -10,6 +10,7 @@ import (
 
 // TestRevocationConfig: revocation is off without the API URL; with it the
 // key is required, and a key without the URL is a mistake named as such.
+// The URL may be a comma-separated list, each checked.
 func TestRevocationConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name, url, key, wantVar string
@@ -19,6 +20,9 @@ func TestRevocationConfig(t *testing.T) {
 		{"no key", "http://127.0.0.1:8000/api", "", "INSTANT_CENTRIFUGO_API_KEY"},
 		{"key without url", "", "k", "INSTANT_CENTRIFUGO_API_URL"},
 		{"not a url", "127.0.0.1:8000", "k", "INSTANT_CENTRIFUGO_API_URL"},
+		{"several nodes", "http://cf-0:8000/api, https://cf-1/api", "k", ""},
+		{"not a url in a list", "http://cf-0:8000/api,cf-1:8000", "k", "INSTANT_CENTRIFUGO_API_URL"},
+		{"empty entry in a list", "http://cf-0:8000/api,", "k", "INSTANT_CENTRIFUGO_API_URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tokensvc.DefaultConfig()

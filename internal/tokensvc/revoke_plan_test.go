@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/instant-go/instant/internal/centrifugo"
@@ -90,5 +92,37 @@ func TestPresenceUser(t *testing.T) {
 	}
 	if u := presenceUser(centrifugo.ClientInfo{User: "x", ConnInfo: []byte(`nonsense`)}); !u.Authenticated() || u.Staff || len(u.Groups) > 0 {
 		t.Errorf("unreadable info: %+v, want the least privileged authenticated user", u)
+	}
+}
+
+// TestRevokeSettle: a run with requests to retry keeps the base, so the
+// next run plans the same revocations again, until runs have failed for
+// longer than the retry window (the token lifetimes and Centrifugo's grace);
+// a complete run moves the base and forgets the failures.
+func TestRevokeSettle(t *testing.T) {
+	reg := func() *acl.Registry {
+		r, err := acl.NewRegistry(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	oldState, newState := accessState{reg: reg()}, accessState{reg: reg()}
+	r := &revoker{log: zap.NewNop(), base: oldState, retryWindow: time.Minute}
+	failed, ok := revokeStats{errors: 1, retry: 1}, revokeStats{}
+
+	if r.settle(time.Now(), newState, failed) || r.base.reg != oldState.reg {
+		t.Fatal("a failed run moved the base")
+	}
+	if r.settle(time.Now(), newState, failed) || r.base.reg != oldState.reg {
+		t.Fatal("a second failed run within the window moved the base")
+	}
+	r.failedSince = time.Now().Add(-2 * time.Minute)
+	if !r.settle(time.Now(), newState, failed) || r.base.reg != newState.reg || !r.failedSince.IsZero() {
+		t.Error("failing for longer than the window: not given up")
+	}
+	r.base = oldState
+	if !r.settle(time.Now(), newState, ok) || r.base.reg != newState.reg {
+		t.Error("a complete run did not move the base")
 	}
 }

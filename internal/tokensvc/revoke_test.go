@@ -1,6 +1,8 @@
 package tokensvc_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -40,16 +42,7 @@ func (h *harness) connectWith(t *testing.T, tr tokensvc.TokenResponse, channels 
 	t.Helper()
 	s := testenv.Connect(t, h.cf.WebsocketURL(), tr.WSToken)
 	for _, name := range channels {
-		tok := ""
-		for _, c := range tr.Channels {
-			if c.Name == name {
-				tok = c.Token
-			}
-		}
-		if tok == "" {
-			t.Fatalf("no token for %s in %v", name, names(tr.Channels))
-		}
-		s.MustSubscribe(name, tok)
+		s.MustSubscribe(name, channelToken(t, tr, name))
 	}
 	return s
 }
@@ -197,5 +190,150 @@ func TestRevokeUpstreamUsersWithPresence(t *testing.T) {
 	waitUnsubscribed(t, anon, "public")
 	if e, ok := boss.Unsubscribed("$users"); ok {
 		t.Errorf("the staff JWT user lost $users: %+v", e)
+	}
+}
+
+// TestRevokedTokenWindowEndsAtExpiry: Centrifugo cannot revoke a token, so
+// a client that kept its subscription token can subscribe again after live
+// revocation took the channel away, but only until the token expires; after
+// that the old token is refused, and so is a new one.
+func TestRevokedTokenWindowEndsAtExpiry(t *testing.T) {
+	const subTTL = 4 * time.Second
+	h, _ := startRevoking(t, []option{func(c *tokensvc.Config) { c.SubscriptionTokenTTL = subTTL }})
+	aliceHTTP := h.client()
+	tr := aliceHTTP.login("alice", alicePW)
+	alice := h.connectWith(t, tr, "$group1")
+	old := channelToken(t, tr, "$group1")
+	exp := tokenExpiry(t, old)
+
+	rewrite(t, h.cfg.UsersFile, "groups: [group1]", "groups: []") // alice demoted
+	waitUnsubscribed(t, alice, "$group1")
+	if left := time.Until(exp); left > time.Second {
+		// The window the README states: her old tokens still admit her.
+		again := testenv.Connect(t, h.cf.WebsocketURL(), tr.WSToken)
+		if err := again.Subscribe("$group1", old); err != nil {
+			t.Errorf("with %v of the old token left: %v, want admitted (the README's window)", left.Round(time.Millisecond), err)
+		}
+	} else {
+		t.Logf("only %v of the old token left: the window before expiry is not checked", left)
+	}
+
+	// Centrifugo compares whole seconds: exp has passed once the clock is a
+	// second beyond it.
+	testenv.Eventually(t, subTTL+5*time.Second, func() error {
+		if time.Now().Before(exp.Add(time.Second)) {
+			return fmt.Errorf("the old token is valid until %v", exp)
+		}
+		return nil
+	})
+	late := testenv.Connect(t, h.cf.WebsocketURL(), tr.WSToken)
+	if err := late.Subscribe("$group1", old); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("subscribe with the expired token: %v, want refused as expired", err)
+	}
+	if r := aliceHTTP.do("POST", "/instant/subscribe/", map[string]string{"channel": "$group1"}); r.status != http.StatusForbidden || r.errorCode() != "forbidden_channel" {
+		t.Errorf("new subscription token for the demoted user: %s, want 403 forbidden_channel", r)
+	}
+}
+
+// channelToken is the subscription token for name in an answer.
+func channelToken(t *testing.T, tr tokensvc.TokenResponse, name string) string {
+	t.Helper()
+	for _, c := range tr.Channels {
+		if c.Name == name {
+			return c.Token
+		}
+	}
+	t.Fatalf("no token for %s in %v", name, names(tr.Channels))
+	return ""
+}
+
+// tokenExpiry is a token's exp (read without checking the signature).
+func tokenExpiry(t *testing.T, tok string) time.Time {
+	t.Helper()
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(tok, &claims); err != nil || claims.ExpiresAt == nil {
+		t.Fatalf("token without exp: %v", err)
+	}
+	return claims.ExpiresAt.Time
+}
+
+// TestRevokeThroughSecondNode: with INSTANT_CENTRIFUGO_API_URL listing a
+// node that is down before the one that answers, revocation still reaches
+// the client within a second.
+func TestRevokeThroughSecondNode(t *testing.T) {
+	port, err := stack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := fmt.Sprintf("http://127.0.0.1:%d/api", port) // nothing listens there
+	h, logs := startRevoking(t, []option{func(c *tokensvc.Config) { c.CentrifugoAPIURL = down + "," + c.CentrifugoAPIURL }})
+	alice := h.connectWith(t, h.client().login("alice", alicePW), "$users")
+	rewrite(t, h.cfg.ChannelsFile, "  - name: $users\n    level: users\n", "  - name: $users\n    level: staff\n")
+	waitUnsubscribed(t, alice, "$users")
+	testenv.Eventually(t, revokeWithin, func() error {
+		entries := logs.FilterMessage("access revoked after reload").All()
+		if len(entries) == 0 {
+			return errors.New("no revocation logged")
+		}
+		if f := entries[len(entries)-1].ContextMap(); f["errors"] != int64(0) || f["unsubscribed"] != int64(1) {
+			return fmt.Errorf("logged %v, want 1 unsubscribed and no error", f)
+		}
+		return nil
+	})
+}
+
+// TestRevokeRetriedAfterCentrifugoOutage: the Centrifugo node the token
+// service calls is stopped when the channels file changes, so the
+// revocation fails; when the node is started again, the revocation is
+// retried and reaches the client, who is on another node of the same Redis
+// (its connection lives through the outage).
+func TestRevokeRetriedAfterCentrifugoOutage(t *testing.T) {
+	redis := testenv.StartRedis(t)
+	onRedis := func(o *stack.CentrifugoOptions) { o.RedisAddress = redis.URL() }
+	api := testenv.StartCentrifugo(t, onRedis)
+	edge := testenv.StartCentrifugo(t, onRedis, func(o *stack.CentrifugoOptions) { o.APIKey, o.HMACSecret = api.APIKey, api.HMACSecret })
+	core, logs := observer.New(zapcore.InfoLevel)
+	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
+	h := startLogged(t, edge, log, func(c *tokensvc.Config) { c.CentrifugoAPIURL, c.CentrifugoAPIKey = api.APIURL(), api.APIKey })
+	alice := h.connectWith(t, h.client().login("alice", alicePW), "$users")
+	bob := h.connectWith(t, h.client().login("bob", bobPW), "$users")
+
+	if err := api.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	rewrite(t, h.cfg.ChannelsFile, "  - name: $users\n    level: users\n", "  - name: $users\n    level: staff\n")
+	lastRun := func() map[string]any {
+		entries := logs.FilterMessage("access revoked after reload").All()
+		if len(entries) == 0 {
+			return nil
+		}
+		return entries[len(entries)-1].ContextMap()
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if f := lastRun(); f == nil || f["retrying"] != true {
+			return fmt.Errorf("last run %v, want a failed run to be retried", f)
+		}
+		return nil
+	})
+	if _, ok := alice.Unsubscribed("$users"); ok {
+		t.Fatal("alice unsubscribed while the API node was down: the outage did not happen")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := api.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if _, ok := alice.Unsubscribed("$users"); !ok {
+			return errors.New("alice still subscribed to $users")
+		}
+		return nil
+	})
+	if f := lastRun(); f["retrying"] != false || f["unsubscribed"] != int64(1) {
+		t.Errorf("last run %v, want complete with 1 unsubscribed", f)
+	}
+	if e, ok := bob.Unsubscribed("$users"); ok {
+		t.Errorf("bob (staff) was unsubscribed: %+v", e)
 	}
 }
