@@ -38,7 +38,7 @@ func TestStackAsComposed(t *testing.T) {
 	// Where the test runs what compose reaches by service name.
 	hosts := map[string]string{
 		"nats:4222":                          natsURL.Host,
-		"centrifugo:" + centrifugoPort(t, c): "127.0.0.1:" + strconv.Itoa(cf.Port),
+		"centrifugo:" + centrifugoPort(t, c): "127.0.0.1:" + strconv.Itoa(cf.Port()),
 	}
 	env := func(name, addrVar string) map[string]string {
 		e := programEnv(t, c, name, secrets)
@@ -175,7 +175,7 @@ func TestStackAsComposed(t *testing.T) {
 	if r := publish(bcfg.Subject+".billing", `{"channel":"$billing","message":"x"}`); !r.OK {
 		t.Errorf("publish to $billing as billing: receipt %+v", r)
 	}
-	if strings.Contains(cf.log.String(), `"level":"error"`) {
-		t.Errorf("centrifugo logged errors:\n%s", cf.log.String())
+	if log := cf.Log(t); strings.Contains(log, `"level":"error"`) {
+		t.Errorf("centrifugo logged errors:\n%s", log)
 	}
 }
