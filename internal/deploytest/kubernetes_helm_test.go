@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -83,6 +84,57 @@ func TestKubernetesCentrifugoValues(t *testing.T) {
 	if api.Hostname() != "centrifugo" || api.Port() != fmt.Sprint(port) || api.Path != "/api" {
 		t.Errorf("bridge sends to %s, want http://centrifugo:%v/api (release centrifugo, the chart's internal port, where the API is)", api, port)
 	}
+}
+
+// TestKubernetesCentrifugoChannelOptions: the chart values turn on every
+// channel option the tests' Centrifugo runs with (stack.CentrifugoConfig,
+// with presence as the token service's revocation tests turn it on):
+// history (receipts' offsets), allow_recovery (the JS client's recovery and
+// gap detection), presence (live revocation of users only upstream JWTs
+// know). An option missing here would be a feature tested but off in
+// production.
+func TestKubernetesCentrifugoChannelOptions(t *testing.T) {
+	var tested map[string]any
+	if err := json.Unmarshal(stack.CentrifugoConfig(stack.CentrifugoOptions{Presence: true}), &tested); err != nil {
+		t.Fatal(err)
+	}
+	const path = "channel.without_namespace"
+	want, _ := lookupPath(tested, path)
+	got, _ := lookupPath(helmValues(t, "centrifugo-values.yaml"), "config."+path)
+	gotOpts, _ := got.(map[string]any)
+	for k, w := range want.(map[string]any) {
+		g, ok := gotOpts[k]
+		if !ok {
+			t.Errorf("config.%s.%s missing; the tests run Centrifugo with %v", path, k, w)
+			continue
+		}
+		if err := sameKindOn(w, g); err != nil {
+			t.Errorf("config.%s.%s=%v: %v (the tests run with %v)", path, k, g, err, w)
+		}
+	}
+}
+
+// sameKindOn checks that got turns on what want does: true for true, a
+// positive number or duration for one.
+func sameKindOn(want, got any) error {
+	switch w := want.(type) {
+	case bool:
+		if g, ok := got.(bool); !ok || (w && !g) {
+			return fmt.Errorf("want %v", w)
+		}
+	case float64:
+		if g, ok := got.(float64); !ok || (w > 0 && g <= 0) {
+			return fmt.Errorf("want a positive number")
+		}
+	case string:
+		wd, werr := time.ParseDuration(w)
+		gs, _ := got.(string)
+		gd, gerr := time.ParseDuration(gs)
+		if werr == nil && (gerr != nil || (wd > 0 && gd <= 0)) {
+			return fmt.Errorf("want a positive duration")
+		}
+	}
+	return nil
 }
 
 func asList(v any) []any {
