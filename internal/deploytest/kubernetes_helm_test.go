@@ -66,7 +66,9 @@ func TestKubernetesCentrifugoValues(t *testing.T) {
 	composed := loadCompose(t).mustService(t, "centrifugo").Environment
 	shared := []struct{ centrifugo, program, deployment string }{
 		{"CENTRIFUGO_HTTP_API_KEY", "INSTANT_CENTRIFUGO_API_KEY", "instant-bridge"},
+		{"CENTRIFUGO_HTTP_API_KEY", "INSTANT_CENTRIFUGO_API_KEY", "instant-tokensvc"}, // live revocation
 		{"CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY", "INSTANT_CENTRIFUGO_HMAC_KEY", "instant-tokensvc"},
+		{"CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY", "INSTANT_CENTRIFUGO_HMAC_KEY", "instant-bridge"}, // the canary
 	}
 	for _, s := range shared {
 		if _, ok := composed[s.centrifugo]; !ok {
@@ -76,13 +78,17 @@ func TestKubernetesCentrifugoValues(t *testing.T) {
 			t.Errorf("Centrifugo's %s from %s, %s's %s from %s: want the same Secret key", s.centrifugo, refs[s.centrifugo], s.deployment, s.program, want)
 		}
 	}
-	api, err := url.Parse(envOf(t, b, "instant-bridge")["INSTANT_CENTRIFUGO_API_URL"].Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, _ := lookupPath(v, "servers.internal.port")
-	if api.Hostname() != "centrifugo" || api.Port() != fmt.Sprint(port) || api.Path != "/api" {
-		t.Errorf("bridge sends to %s, want http://centrifugo:%v/api (release centrifugo, the chart's internal port, where the API is)", api, port)
+	internal, _ := lookupPath(v, "servers.internal.port")
+	external, _ := lookupPath(v, "servers.external.port")
+	for _, u := range []struct{ deployment, name, scheme, port, path, why string }{
+		{"instant-bridge", "INSTANT_CENTRIFUGO_API_URL", "http", fmt.Sprint(internal), "/api", "the chart's internal port, where the API is"},
+		{"instant-tokensvc", "INSTANT_CENTRIFUGO_API_URL", "http", fmt.Sprint(internal), "/api", "the chart's internal port, where the API is"},
+		{"instant-bridge", "INSTANT_CENTRIFUGO_WS_URL", "ws", fmt.Sprint(external), "/connection/websocket", "the chart's external port: the internal one has no websocket"},
+	} {
+		got, err := url.Parse(envOf(t, b, u.deployment)[u.name].Value)
+		if err != nil || got.Scheme != u.scheme || got.Hostname() != "centrifugo" || got.Port() != u.port || got.Path != u.path {
+			t.Errorf("%s: %s=%s, want %s://centrifugo:%s%s (release centrifugo, %s)", u.deployment, u.name, got, u.scheme, u.port, u.path, u.why)
+		}
 	}
 }
 
