@@ -23,27 +23,7 @@ var secretKey = regexp.MustCompile(`(?i)(key|secret|password)$`)
 
 func TestCentrifugoConfig(t *testing.T) {
 	cfg := centrifugoConfig(t)
-
-	// No secret in the file: they come from CENTRIFUGO_* variables.
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, x := range v {
-				walk(strings.TrimPrefix(path+"."+k, "."), x)
-			}
-		case []any:
-			for i, x := range v {
-				walk(path+"["+strconv.Itoa(i)+"]", x)
-			}
-		case string:
-			last := path[strings.LastIndex(path, ".")+1:]
-			if secretKey.MatchString(last) && v != "" {
-				t.Errorf("config.json: %s holds a value; secrets come from the environment (CENTRIFUGO_...)", path)
-			}
-		}
-	}
-	walk("", cfg)
+	noSecretValues(t, "", cfg)
 
 	tests := []struct {
 		path  string
@@ -105,9 +85,13 @@ func TestCentrifugoConfig(t *testing.T) {
 			t.Errorf("config.json: %s=%v, want it off", path, v)
 		}
 	}
+	composeOriginsMatch(t, cfg)
+}
 
-	// The origins compose gives Centrifugo and the token service by default
-	// are those of config.json.
+// composeOriginsMatch: the origins compose gives Centrifugo and the token
+// service by default are those of config.json.
+func composeOriginsMatch(t *testing.T, cfg map[string]any) {
+	t.Helper()
 	var origins []string
 	list, _ := lookupPath(cfg, "client.allowed_origins")
 	for _, o := range list.([]any) {
@@ -122,6 +106,27 @@ func TestCentrifugoConfig(t *testing.T) {
 		got, _, err := interpolate(c.mustService(t, svc).Environment[want.key], func(k string) (string, bool) { d, ok := defaults[k]; return d, ok })
 		if err != nil || got != want.value {
 			t.Errorf("%s: %s defaults to %q (err %v), want config.json's origins %q", svc, want.key, got, err, want.value)
+		}
+	}
+}
+
+// noSecretValues: no secret in the file: they come from CENTRIFUGO_*
+// variables.
+func noSecretValues(t *testing.T, path string, v any) {
+	t.Helper()
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			noSecretValues(t, strings.TrimPrefix(path+"."+k, "."), x)
+		}
+	case []any:
+		for i, x := range v {
+			noSecretValues(t, path+"["+strconv.Itoa(i)+"]", x)
+		}
+	case string:
+		last := path[strings.LastIndex(path, ".")+1:]
+		if secretKey.MatchString(last) && v != "" {
+			t.Errorf("config.json: %s holds a value; secrets come from the environment (CENTRIFUGO_...)", path)
 		}
 	}
 }
@@ -274,9 +279,14 @@ func TestCentrifugoAsComposed(t *testing.T) {
 		}
 	})
 
-	// Once stopped, the whole start-up log is there: Centrifugo warns about
-	// every configuration key and CENTRIFUGO_* variable it does not know.
-	log := cf.Stop(t)
+	checkComposedLog(t, cf.Stop(t), apiKey, hmacKey)
+}
+
+// checkComposedLog checks the whole output of a stopped composed
+// Centrifugo: it stopped on the signal, warned about no configuration key
+// or CENTRIFUGO_* variable it does not know, and logged no secret.
+func checkComposedLog(t *testing.T, log string, secrets ...string) {
+	t.Helper()
 	if !strings.Contains(log, "signal received") {
 		t.Fatalf("centrifugo did not stop normally:\n%s", log)
 	}
@@ -287,8 +297,10 @@ func TestCentrifugoAsComposed(t *testing.T) {
 			}
 		}
 	}
-	if strings.Contains(log, apiKey) || strings.Contains(log, hmacKey) {
-		t.Error("centrifugo logged a secret")
+	for _, s := range secrets {
+		if strings.Contains(log, s) {
+			t.Error("centrifugo logged a secret")
+		}
 	}
 	if t.Failed() {
 		t.Logf("centrifugo log:\n%s", log)
