@@ -17,15 +17,16 @@ import (
 	"github.com/instant-go/instant/internal/testenv"
 )
 
-// redisNodes starts Redis and two Centrifugo nodes on it with the same keys.
-func redisNodes(t *testing.T) (a, b *testenv.Centrifugo) {
+// redisNodes starts Redis and two Centrifugo nodes on it with the same
+// keys; mod may change their other options.
+func redisNodes(t *testing.T, mod ...func(*stack.CentrifugoOptions)) (a, b *testenv.Centrifugo) {
 	t.Helper()
 	r := testenv.StartRedis(t)
 	key, secret := testenv.Secret(t), testenv.Secret(t)
 	start := func() *testenv.Centrifugo {
-		return testenv.StartCentrifugo(t, func(o *stack.CentrifugoOptions) {
+		return testenv.StartCentrifugo(t, append(mod, func(o *stack.CentrifugoOptions) {
 			o.RedisAddress, o.APIKey, o.HMACSecret = r.URL(), key, secret
-		})
+		})...)
 	}
 	return start(), start()
 }

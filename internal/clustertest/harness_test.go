@@ -3,16 +3,17 @@ package clustertest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -34,31 +35,39 @@ const channelsYAML = `channels:
     level: users
 `
 
-// bridgeBinary is ./cmd/bridge, built once per test run.
-var bridgeBinary = &stack.Binary{Package: stack.BridgePackage}
+// The programs the tests run, built once per test run: ./cmd/bridge, and
+// nats-server from the module cache, so that a NATS server can be killed.
+var (
+	bridgeBinary     = &stack.Binary{Package: stack.BridgePackage}
+	natsServerBinary = &stack.Binary{Package: stack.NATSServerPackage, Name: "nats-server"}
+)
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = bridgeBinary.Close()
+	_ = natsServerBinary.Close()
 	os.Exit(code)
 }
 
-func bridgePath(tb testing.TB) string {
+func bridgePath(tb testing.TB) string { tb.Helper(); return binaryPath(tb, bridgeBinary) }
+
+func binaryPath(tb testing.TB, b *stack.Binary) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	p, err := bridgeBinary.Path(ctx)
+	p, err := b.Path(ctx)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return p
 }
 
-// cluster is the scaled-out stack: 3 NATS servers, Redis, Centrifugo node
-// A (the bridges' first API URL) and node B (the subscribers' node).
+// cluster is the scaled-out stack: 3 nats-server processes, Redis,
+// Centrifugo node A (the bridges' first API URL) and node B (the
+// subscribers' node).
 type cluster struct {
 	t            *testing.T
-	nats         *stack.Cluster
+	nats         *stack.NATSProcessCluster
 	a, b         *testenv.Centrifugo
 	channelsFile string
 	signer       *tokens.Signer
@@ -69,7 +78,7 @@ type cluster struct {
 func newCluster(t *testing.T, centrifugoEnv ...string) *cluster {
 	t.Helper()
 	bridgePath(t) // build first, so its time is not counted against the servers
-	c := &cluster{t: t, nats: testenv.StartNATSCluster(t, 3)}
+	c := &cluster{t: t, nats: testenv.StartNATSProcessCluster(t, 3, binaryPath(t, natsServerBinary))}
 	redis := testenv.StartRedis(t)
 	key, secret := testenv.Secret(t), testenv.Secret(t)
 	node := func() *testenv.Centrifugo {
@@ -133,36 +142,59 @@ func (c *cluster) tokens() (conn, sub string) {
 	return conn, sub
 }
 
-// memberWith returns the NATS server for which has(s) holds.
-func (c *cluster) memberWith(what string, has func(*server.Server) bool) *stack.NATS {
+// memberWith returns the running NATS server for which has holds.
+func (c *cluster) memberWith(what string, has func(*stack.NATSProcess) error) *stack.NATSProcess {
 	c.t.Helper()
-	var found *stack.NATS
+	var found *stack.NATSProcess
 	testenv.Eventually(c.t, 20*time.Second, func() error {
+		var errs []error
 		for _, m := range c.nats.Members() {
-			if s := m.Server(); s != nil && has(s) {
+			if m.PID() == 0 {
+				continue
+			}
+			err := has(m)
+			if err == nil {
 				found = m
 				return nil
 			}
+			errs = append(errs, err)
 		}
-		return fmt.Errorf("no server is %s", what)
+		return fmt.Errorf("no server is %s: %w", what, errors.Join(errs...))
 	})
 	return found
 }
 
-// connectedTo reports whether a client connection named name is on s.
-func connectedTo(name string) func(*server.Server) bool {
-	return func(s *server.Server) bool {
-		cz, err := s.Connz(&server.ConnzOptions{})
+// connectedTo is a memberWith condition: a client connection named name
+// is on the server.
+func connectedTo(name string) func(*stack.NATSProcess) error {
+	return func(m *stack.NATSProcess) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		names, err := m.ClientNames(ctx)
 		if err != nil {
-			return false
+			return err
 		}
-		for _, ci := range cz.Conns {
-			if ci.Name == name {
-				return true
-			}
+		if !slices.Contains(names, name) {
+			return fmt.Errorf("%s has no client %s", m.Name(), name)
 		}
-		return false
+		return nil
 	}
+}
+
+// requireReconnected checks that bridge b, which was on server gone when
+// it was killed, is connected to another server and ready again.
+func (c *cluster) requireReconnected(b *stack.Bridge, gone *stack.NATSProcess) {
+	c.t.Helper()
+	on := c.memberWith(b.Name()+"'s new server", connectedTo(b.Name()))
+	if on == gone {
+		c.t.Fatalf("%s is on %s, the server that was killed", b.Name(), gone.Name())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.WaitReady(ctx); err != nil {
+		c.t.Fatalf("%s after its server %s was killed: %v", b.Name(), gone.Name(), err)
+	}
+	c.t.Logf("%s reconnected to %s and is ready", b.Name(), on.Name())
 }
 
 // streamMsgs is the number of envelopes left in the envelope stream.

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -30,16 +29,19 @@ var jetstreamEnv = []string{
 }
 
 // TestClusterJetStreamFaults publishes 5,000 envelopes through JetStream
-// (R3 streams on 3 NATS servers) to two bridges, which send to Centrifugo A
-// first and B on failure; the subscriber is on B. While the envelopes flow,
-// the NATS server leading the stream is stopped and later started again,
-// and Centrifugo A is stopped for 3 s: envelopes keep arriving through B
-// meanwhile, every envelope arrives, each duplicate is a copy of an id
-// published, and the stream ends empty.
+// (R3 streams on 3 nats-server processes) to two bridges, which send to
+// Centrifugo A first and B on failure; the subscriber is on B. While the
+// envelopes flow, the NATS server that leads the stream and has a bridge
+// connected is SIGKILLed (no leadership hand-off, no goodbye to its
+// clients) and later started again, and Centrifugo A is stopped for 3 s:
+// the bridge reconnects to another server and is ready again, envelopes
+// keep arriving through B meanwhile, every envelope arrives, each
+// duplicate is a copy of an id published, and the stream ends empty.
 func TestClusterJetStreamFaults(t *testing.T) {
 	c := newCluster(t)
 	bridges := []*stack.Bridge{c.startBridge("bridge-1", jetstreamEnv...), c.startBridge("bridge-2", jetstreamEnv...)}
 	c.requireReplicas(3)
+	c.leaderWithBridge(bridges) // arranged before the traffic, checked again below
 	r := c.subscribe(c.b)
 
 	const n = 5000
@@ -49,9 +51,12 @@ func TestClusterJetStreamFaults(t *testing.T) {
 	go func() { published <- c.publish(ids, 25, 60*time.Millisecond, &stored) }() // about 400/s
 
 	r.waitMore(t, 0, 400, 30*time.Second)
-	leader := c.memberWith("the stream leader", func(s *server.Server) bool { return s.JetStreamIsStreamLeader("$G", envelopeStream) })
-	leader.Stop()
-	t.Logf("stopped NATS server %s (stream leader) with %d stored, %d received", leader.URL(), stored.Load(), r.distinct())
+	victim, onVictim := c.leaderWithBridge(bridges)
+	if err := victim.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed NATS server %s (stream leader, %s on it) with %d stored, %d received", victim.Name(), onVictim.Name(), stored.Load(), r.distinct())
+	c.requireReconnected(onVictim, victim)
 	r.waitMore(t, r.distinct(), 300, 30*time.Second) // still flowing on two servers
 
 	if err := c.a.Stop(); err != nil {
@@ -68,13 +73,10 @@ func TestClusterJetStreamFaults(t *testing.T) {
 	if err := c.a.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := leader.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c.restart(victim)
 	if s := stored.Load(); s >= n {
 		t.Errorf("all %d envelopes were stored before the faults ended: the faults did not overlap the traffic", s)
 	}
-	testenv.Eventually(t, 30*time.Second, c.nats.Formed)
 
 	if err := <-published; err != nil {
 		t.Fatal(err)
@@ -85,6 +87,56 @@ func TestClusterJetStreamFaults(t *testing.T) {
 		t.Errorf("%v; missing e.g. %s; unknown e.g. %s", a, head(a.missing, 10), head(a.unknown, 10))
 	}
 	c.requireFailover(bridges)
+}
+
+// stepDownSubject asks the leader of the envelope stream to hand over to
+// another replica (JetStream API).
+const stepDownSubject = "$JS.API.STREAM.LEADER.STEPDOWN." + envelopeStream
+
+// leaderWithBridge returns the NATS server leading the envelope stream
+// when one of the bridges is connected to it, and that bridge. While the
+// leader has no bridge, it is asked to step down, so that another replica
+// leads.
+func (c *cluster) leaderWithBridge(bridges []*stack.Bridge) (*stack.NATSProcess, *stack.Bridge) {
+	c.t.Helper()
+	var leader *stack.NATSProcess
+	var bridge *stack.Bridge
+	testenv.Eventually(c.t, 30*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		st, err := c.js.Stream(ctx, envelopeStream)
+		if err != nil {
+			return err
+		}
+		info := st.CachedInfo()
+		if leader = c.nats.Member(info.Cluster.Leader); leader == nil {
+			return fmt.Errorf("stream leader %q is no member", info.Cluster.Leader)
+		}
+		for _, b := range bridges {
+			if connectedTo(b.Name())(leader) == nil {
+				bridge = b
+				return nil
+			}
+		}
+		if _, err := c.nc.Request(stepDownSubject, nil, 2*time.Second); err != nil {
+			return fmt.Errorf("step down %s: %w", leader.Name(), err)
+		}
+		c.t.Logf("no bridge on the stream leader %s: asked it to step down", leader.Name())
+		return fmt.Errorf("no bridge on the stream leader %s; asked it to step down", leader.Name())
+	})
+	return leader, bridge
+}
+
+// restart starts a killed NATS server again and waits until it has caught
+// up (the cluster formed and healthy).
+func (c *cluster) restart(m *stack.NATSProcess) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		c.t.Fatal(err)
+	}
+	testenv.Eventually(c.t, 30*time.Second, func() error { return c.nats.Formed(ctx) })
 }
 
 // requireReplicas checks that the bridges created the envelope stream with

@@ -1,17 +1,13 @@
 package deploytest
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,27 +23,7 @@ var secretKey = regexp.MustCompile(`(?i)(key|secret|password)$`)
 
 func TestCentrifugoConfig(t *testing.T) {
 	cfg := centrifugoConfig(t)
-
-	// No secret in the file: they come from CENTRIFUGO_* variables.
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, x := range v {
-				walk(strings.TrimPrefix(path+"."+k, "."), x)
-			}
-		case []any:
-			for i, x := range v {
-				walk(path+"["+strconv.Itoa(i)+"]", x)
-			}
-		case string:
-			last := path[strings.LastIndex(path, ".")+1:]
-			if secretKey.MatchString(last) && v != "" {
-				t.Errorf("config.json: %s holds a value; secrets come from the environment (CENTRIFUGO_...)", path)
-			}
-		}
-	}
-	walk("", cfg)
+	noSecretValues(t, "", cfg)
 
 	tests := []struct {
 		path  string
@@ -109,9 +85,13 @@ func TestCentrifugoConfig(t *testing.T) {
 			t.Errorf("config.json: %s=%v, want it off", path, v)
 		}
 	}
+	composeOriginsMatch(t, cfg)
+}
 
-	// The origins compose gives Centrifugo and the token service by default
-	// are those of config.json.
+// composeOriginsMatch: the origins compose gives Centrifugo and the token
+// service by default are those of config.json.
+func composeOriginsMatch(t *testing.T, cfg map[string]any) {
+	t.Helper()
 	var origins []string
 	list, _ := lookupPath(cfg, "client.allowed_origins")
 	for _, o := range list.([]any) {
@@ -130,6 +110,27 @@ func TestCentrifugoConfig(t *testing.T) {
 	}
 }
 
+// noSecretValues: no secret in the file: they come from CENTRIFUGO_*
+// variables.
+func noSecretValues(t *testing.T, path string, v any) {
+	t.Helper()
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			noSecretValues(t, strings.TrimPrefix(path+"."+k, "."), x)
+		}
+	case []any:
+		for i, x := range v {
+			noSecretValues(t, path+"["+strconv.Itoa(i)+"]", x)
+		}
+	case string:
+		last := path[strings.LastIndex(path, ".")+1:]
+		if secretKey.MatchString(last) && v != "" {
+			t.Errorf("config.json: %s holds a value; secrets come from the environment (CENTRIFUGO_...)", path)
+		}
+	}
+}
+
 func wantString(want string) func(any) error {
 	return func(v any) error {
 		if s, ok := v.(string); !ok || s != want {
@@ -139,52 +140,38 @@ func wantString(want string) func(any) error {
 	}
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // composedCentrifugo is a real Centrifugo process run the way the compose
-// file runs it: its command, the mounted config.json and its environment,
-// on a free port of 127.0.0.1 instead of the published one.
+// file runs it: its command, the mounted config.json and its environment
+// (nothing else), on a free port of 127.0.0.1 instead of the published one.
 type composedCentrifugo struct {
-	Port int
-	env  map[string]string
-	log  *syncBuffer
-	stop func() string
+	*testenv.Centrifugo
+	env map[string]string
 }
 
-func (c *composedCentrifugo) URL() string { return "http://127.0.0.1:" + strconv.Itoa(c.Port) }
-func (c *composedCentrifugo) WSURL() string {
-	return "ws://127.0.0.1:" + strconv.Itoa(c.Port) + "/connection/websocket"
-}
+// WSURL is the client websocket endpoint.
+func (c *composedCentrifugo) WSURL() string { return c.WebsocketURL() }
 
 // Stop ends the process and returns all it wrote.
-func (c *composedCentrifugo) Stop() string { return c.stop() }
-
-func startComposedCentrifugo(tb testing.TB, c *composeFile, secrets map[string]string) *composedCentrifugo {
+func (c *composedCentrifugo) Stop(tb testing.TB) string {
 	tb.Helper()
-	bin, err := stack.FindCentrifugo()
-	if err != nil {
-		tb.Fatal(err) // never skip silently: the error says how to install it
+	if err := c.Centrifugo.Stop(); err != nil {
+		tb.Fatal(err)
 	}
-	port, err := stack.FreePort()
+	return c.Log(tb)
+}
+
+// Log is what the process wrote so far.
+func (c *composedCentrifugo) Log(tb testing.TB) string {
+	tb.Helper()
+	out, err := os.ReadFile(c.LogPath())
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return string(out)
+}
+
+func startComposedCentrifugo(tb testing.TB, c *composeFile, secrets map[string]string) *composedCentrifugo {
+	tb.Helper()
 	s := c.mustService(tb, "centrifugo")
 	if len(s.Command) == 0 || s.Command[0] != "centrifugo" {
 		tb.Fatalf("centrifugo: command %v does not run centrifugo", s.Command)
@@ -196,55 +183,17 @@ func startComposedCentrifugo(tb testing.TB, c *composeFile, secrets map[string]s
 		}
 	}
 	env := resolveEnv(tb, "centrifugo", s.Environment, func(k string) (string, bool) { v, ok := secrets[k]; return v, ok })
-	procEnv := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	var procEnv []string
 	for k, v := range env {
 		procEnv = append(procEnv, k+"="+v)
 	}
-	// Not the published port, and only on the loopback interface.
-	procEnv = append(procEnv, "CENTRIFUGO_HTTP_SERVER_PORT="+strconv.Itoa(port), "CENTRIFUGO_HTTP_SERVER_ADDRESS=127.0.0.1")
-
-	cmd := exec.Command(bin, args...)
-	cmd.Env = procEnv
-	cmd.Dir = tb.TempDir()
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", bin, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	var once sync.Once
-	stop := func() string {
-		once.Do(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		})
-		return out.String()
-	}
-	tb.Cleanup(func() { stop() })
-	cc := &composedCentrifugo{Port: port, env: env, log: out, stop: stop}
-	testenv.Eventually(tb, 15*time.Second, func() error {
-		select {
-		case <-exited:
-			tb.Fatalf("centrifugo exited at start:\n%s", out.String())
-		default:
-		}
-		resp, err := http.Get(cc.URL() + "/health")
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/health: %s", resp.Status)
-		}
-		return nil
+	// stack gives it a free port on the loopback interface, not the
+	// published one, with CENTRIFUGO_HTTP_SERVER_PORT and _ADDRESS.
+	cf := testenv.StartCentrifugo(tb, func(o *stack.CentrifugoOptions) {
+		o.Args, o.Env, o.ExactEnv = args, procEnv, true
+		o.APIKey, o.HMACSecret = env["CENTRIFUGO_HTTP_API_KEY"], env["CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY"]
 	})
-	return cc
+	return &composedCentrifugo{Centrifugo: cf, env: env}
 }
 
 // apiInfo calls Centrifugo's info API method with key ("" for none).
@@ -330,9 +279,14 @@ func TestCentrifugoAsComposed(t *testing.T) {
 		}
 	})
 
-	// Once stopped, the whole start-up log is there: Centrifugo warns about
-	// every configuration key and CENTRIFUGO_* variable it does not know.
-	log := cf.Stop()
+	checkComposedLog(t, cf.Stop(t), apiKey, hmacKey)
+}
+
+// checkComposedLog checks the whole output of a stopped composed
+// Centrifugo: it stopped on the signal, warned about no configuration key
+// or CENTRIFUGO_* variable it does not know, and logged no secret.
+func checkComposedLog(t *testing.T, log string, secrets ...string) {
+	t.Helper()
 	if !strings.Contains(log, "signal received") {
 		t.Fatalf("centrifugo did not stop normally:\n%s", log)
 	}
@@ -343,8 +297,10 @@ func TestCentrifugoAsComposed(t *testing.T) {
 			}
 		}
 	}
-	if strings.Contains(log, apiKey) || strings.Contains(log, hmacKey) {
-		t.Error("centrifugo logged a secret")
+	for _, s := range secrets {
+		if strings.Contains(log, s) {
+			t.Error("centrifugo logged a secret")
+		}
 	}
 	if t.Failed() {
 		t.Logf("centrifugo log:\n%s", log)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -65,7 +66,9 @@ func TestKubernetesCentrifugoValues(t *testing.T) {
 	composed := loadCompose(t).mustService(t, "centrifugo").Environment
 	shared := []struct{ centrifugo, program, deployment string }{
 		{"CENTRIFUGO_HTTP_API_KEY", "INSTANT_CENTRIFUGO_API_KEY", "instant-bridge"},
+		{"CENTRIFUGO_HTTP_API_KEY", "INSTANT_CENTRIFUGO_API_KEY", "instant-tokensvc"}, // live revocation
 		{"CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY", "INSTANT_CENTRIFUGO_HMAC_KEY", "instant-tokensvc"},
+		{"CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY", "INSTANT_CENTRIFUGO_HMAC_KEY", "instant-bridge"}, // the canary
 	}
 	for _, s := range shared {
 		if _, ok := composed[s.centrifugo]; !ok {
@@ -75,14 +78,69 @@ func TestKubernetesCentrifugoValues(t *testing.T) {
 			t.Errorf("Centrifugo's %s from %s, %s's %s from %s: want the same Secret key", s.centrifugo, refs[s.centrifugo], s.deployment, s.program, want)
 		}
 	}
-	api, err := url.Parse(envOf(t, b, "instant-bridge")["INSTANT_CENTRIFUGO_API_URL"].Value)
-	if err != nil {
+	internal, _ := lookupPath(v, "servers.internal.port")
+	external, _ := lookupPath(v, "servers.external.port")
+	for _, u := range []struct{ deployment, name, scheme, port, path, why string }{
+		{"instant-bridge", "INSTANT_CENTRIFUGO_API_URL", "http", fmt.Sprint(internal), "/api", "the chart's internal port, where the API is"},
+		{"instant-tokensvc", "INSTANT_CENTRIFUGO_API_URL", "http", fmt.Sprint(internal), "/api", "the chart's internal port, where the API is"},
+		{"instant-bridge", "INSTANT_CENTRIFUGO_WS_URL", "ws", fmt.Sprint(external), "/connection/websocket", "the chart's external port: the internal one has no websocket"},
+	} {
+		got, err := url.Parse(envOf(t, b, u.deployment)[u.name].Value)
+		if err != nil || got.Scheme != u.scheme || got.Hostname() != "centrifugo" || got.Port() != u.port || got.Path != u.path {
+			t.Errorf("%s: %s=%s, want %s://centrifugo:%s%s (release centrifugo, %s)", u.deployment, u.name, got, u.scheme, u.port, u.path, u.why)
+		}
+	}
+}
+
+// TestKubernetesCentrifugoChannelOptions: the chart values turn on every
+// channel option the tests' Centrifugo runs with (stack.CentrifugoConfig,
+// with presence as the token service's revocation tests turn it on):
+// history (receipts' offsets), allow_recovery (the JS client's recovery and
+// gap detection), presence (live revocation of users only upstream JWTs
+// know). An option missing here would be a feature tested but off in
+// production.
+func TestKubernetesCentrifugoChannelOptions(t *testing.T) {
+	var tested map[string]any
+	if err := json.Unmarshal(stack.CentrifugoConfig(stack.CentrifugoOptions{Presence: true}), &tested); err != nil {
 		t.Fatal(err)
 	}
-	port, _ := lookupPath(v, "servers.internal.port")
-	if api.Hostname() != "centrifugo" || api.Port() != fmt.Sprint(port) || api.Path != "/api" {
-		t.Errorf("bridge sends to %s, want http://centrifugo:%v/api (release centrifugo, the chart's internal port, where the API is)", api, port)
+	const path = "channel.without_namespace"
+	want, _ := lookupPath(tested, path)
+	got, _ := lookupPath(helmValues(t, "centrifugo-values.yaml"), "config."+path)
+	gotOpts, _ := got.(map[string]any)
+	for k, w := range want.(map[string]any) {
+		g, ok := gotOpts[k]
+		if !ok {
+			t.Errorf("config.%s.%s missing; the tests run Centrifugo with %v", path, k, w)
+			continue
+		}
+		if err := sameKindOn(w, g); err != nil {
+			t.Errorf("config.%s.%s=%v: %v (the tests run with %v)", path, k, g, err, w)
+		}
 	}
+}
+
+// sameKindOn checks that got turns on what want does: true for true, a
+// positive number or duration for one.
+func sameKindOn(want, got any) error {
+	switch w := want.(type) {
+	case bool:
+		if g, ok := got.(bool); !ok || (w && !g) {
+			return fmt.Errorf("want %v", w)
+		}
+	case float64:
+		if g, ok := got.(float64); !ok || (w > 0 && g <= 0) {
+			return fmt.Errorf("want a positive number")
+		}
+	case string:
+		wd, werr := time.ParseDuration(w)
+		gs, _ := got.(string)
+		gd, gerr := time.ParseDuration(gs)
+		if werr == nil && (gerr != nil || (wd > 0 && gd <= 0)) {
+			return fmt.Errorf("want a positive duration")
+		}
+	}
+	return nil
 }
 
 func asList(v any) []any {

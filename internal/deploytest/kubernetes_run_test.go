@@ -2,6 +2,7 @@ package deploytest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,14 +34,21 @@ func TestKubernetesProgramsAsDeployed(t *testing.T) {
 	tenv := kubeEnv(t, b, "tokensvc", secrets)
 	nats := testenv.StartNATSCluster(t, 3)
 	cf := testenv.StartCentrifugo(t, func(o *stack.CentrifugoOptions) {
-		o.APIKey = benv["INSTANT_CENTRIFUGO_API_KEY"]
+		o.APIKey, o.HMACSecret = benv["INSTANT_CENTRIFUGO_API_KEY"], benv["INSTANT_CENTRIFUGO_HMAC_KEY"]
 	})
-	hosts := map[string]string{"centrifugo:9000": "127.0.0.1:" + strconv.Itoa(cf.Port())}
+	// One test Centrifugo serves the API (the chart's internal port) and
+	// the websocket (its external port).
+	cfAddr := "127.0.0.1:" + strconv.Itoa(cf.Port())
+	hosts := map[string]string{"centrifugo:9000": cfAddr, "centrifugo:8000": cfAddr}
 	for i, m := range nats.Members() {
 		hosts[fmt.Sprintf("nats-%d.nats-headless:4222", i)] = strings.TrimPrefix(m.URL(), "nats://")
 	}
 	mapHosts(t, benv, hosts)
 	benv["INSTANT_BRIDGE_HTTP_ADDR"] = "127.0.0.1:0"
+	if benv["INSTANT_CANARY_INTERVAL"] == "" {
+		t.Fatal("instant-bridge: no INSTANT_CANARY_INTERVAL: the canary is off")
+	}
+	benv["INSTANT_CANARY_INTERVAL"] = "300ms" // a probe back within the test
 	tenv["INSTANT_TOKENSVC_HTTP_ADDR"] = "127.0.0.1:0"
 
 	setEnv(t, benv)
@@ -61,6 +69,7 @@ func TestKubernetesProgramsAsDeployed(t *testing.T) {
 		_ = br.Shutdown(ctx)
 	})
 	getPaths(t, b, "instant-bridge", br.HTTPAddr())
+	canaryOK(t, br.HTTPAddr())
 
 	setEnv(t, tenv)
 	tcfg, err := tokensvc.LoadConfig()
@@ -118,4 +127,26 @@ func getPaths(t *testing.T, b *kubeBase, deployment, addr string) {
 			return nil
 		})
 	}
+}
+
+// canaryOK waits until the bridge's /readyz says its canary's probes come
+// back: its websocket URL and HMAC key are right.
+func canaryOK(t *testing.T, addr string) {
+	t.Helper()
+	client := &http.Client{Timeout: 3 * time.Second}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		resp, err := client.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		var st struct{ Canary, CanaryError string }
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			return err
+		}
+		if st.Canary != "ok" {
+			return fmt.Errorf("canary %q (%s), want ok", st.Canary, st.CanaryError)
+		}
+		return nil
+	})
 }

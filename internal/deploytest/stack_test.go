@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/instant-go/instant/internal/bridge"
@@ -38,7 +39,7 @@ func TestStackAsComposed(t *testing.T) {
 	// Where the test runs what compose reaches by service name.
 	hosts := map[string]string{
 		"nats:4222":                          natsURL.Host,
-		"centrifugo:" + centrifugoPort(t, c): "127.0.0.1:" + strconv.Itoa(cf.Port),
+		"centrifugo:" + centrifugoPort(t, c): "127.0.0.1:" + strconv.Itoa(cf.Port()),
 	}
 	env := func(name, addrVar string) map[string]string {
 		e := programEnv(t, c, name, secrets)
@@ -57,10 +58,30 @@ func TestStackAsComposed(t *testing.T) {
 		e[addrVar] = "127.0.0.1:0"
 		return e
 	}
+	bcfg, svc := startComposedPrograms(t, env)
+	login := loginAlice(t, svc.Addr())
+
+	// Subscribe with the tokens, through the composed Centrifugo.
+	sub := testenv.Connect(t, cf.WSURL(), login.WSToken)
+	for _, ch := range login.Channels {
+		sub.MustSubscribe(ch.Name, ch.Token)
+	}
+	if err := sub.Subscribe("$staff", ""); err == nil {
+		t.Error("alice subscribed to $staff without a token")
+	}
+
+	publishComposed(t, c, n.Connect(t), bcfg.Subject, sub)
+	if log := cf.Log(t); strings.Contains(log, `"level":"error"`) {
+		t.Errorf("centrifugo logged errors:\n%s", log)
+	}
+}
+
+// startComposedPrograms starts the bridge and the token service in this
+// process, each with the environment env gives it; they stop at cleanup.
+func startComposedPrograms(t *testing.T, env func(name, addrVar string) map[string]string) (bridge.Config, *tokensvc.Service) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-
-	// The bridge.
 	setEnv(t, env("bridge", "INSTANT_BRIDGE_HTTP_ADDR"))
 	bcfg, err := bridge.LoadConfig()
 	if err != nil {
@@ -81,7 +102,6 @@ func TestStackAsComposed(t *testing.T) {
 		}
 	})
 
-	// The token service.
 	setEnv(t, env("tokensvc", "INSTANT_TOKENSVC_HTTP_ADDR"))
 	tcfg, err := tokensvc.LoadConfig()
 	if err != nil {
@@ -92,21 +112,29 @@ func TestStackAsComposed(t *testing.T) {
 		t.Fatalf("tokensvc: %v", err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
+	return bcfg, svc
+}
 
-	// Log in as alice with the documented demo password.
+// composedLogin is the token service's answer to a login.
+type composedLogin struct {
+	WSToken  string `json:"ws_token"`
+	Channels []struct {
+		Name  string `json:"name"`
+		Token string `json:"token"`
+	} `json:"channels"`
+}
+
+// loginAlice logs in as alice with the documented demo password and checks
+// the channels she gets.
+func loginAlice(t *testing.T, addr string) composedLogin {
+	t.Helper()
 	body, _ := json.Marshal(map[string]string{"username": "alice", "password": demoPassword(t)})
-	resp, err := http.Post("http://"+svc.Addr()+"/instant/login/", "application/json", bytes.NewReader(body))
+	resp, err := http.Post("http://"+addr+"/instant/login/", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var login struct {
-		WSToken  string `json:"ws_token"`
-		Channels []struct {
-			Name  string `json:"name"`
-			Token string `json:"token"`
-		} `json:"channels"`
-	}
+	var login composedLogin
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("login: status %d", resp.StatusCode)
 	}
@@ -120,18 +148,14 @@ func TestStackAsComposed(t *testing.T) {
 	if want := []string{"$group1", "$users", "public"}; !slices.Equal(slices.Sorted(slices.Values(names)), want) {
 		t.Fatalf("alice got channels %v, want %v", names, want)
 	}
+	return login
+}
 
-	// Subscribe with the tokens, through the composed Centrifugo.
-	sub := testenv.Connect(t, cf.WSURL(), login.WSToken)
-	for _, ch := range login.Channels {
-		sub.MustSubscribe(ch.Name, ch.Token)
-	}
-	if err := sub.Subscribe("$staff", ""); err == nil {
-		t.Error("alice subscribed to $staff without a token")
-	}
-
-	// Publish on NATS as a backend does, with a receipt.
-	nc := n.Connect(t)
+// publishComposed publishes on NATS as a backend does, with a receipt, and
+// checks what sub receives, and that the channels example restricts
+// $billing to the billing producer.
+func publishComposed(t *testing.T, c *composeFile, nc *nats.Conn, subject string, sub *testenv.Subscriber) {
+	t.Helper()
 	type receipt struct {
 		OK    bool `json:"ok"`
 		Error *struct {
@@ -150,7 +174,7 @@ func TestStackAsComposed(t *testing.T) {
 		}
 		return r
 	}
-	if r := publish(bcfg.Subject, `{"channel":"$group1","message":"hello from compose","event_class":"important"}`); !r.OK {
+	if r := publish(subject, `{"channel":"$group1","message":"hello from compose","event_class":"important"}`); !r.OK {
 		t.Fatalf("publish to $group1: receipt %+v", r)
 	}
 	p := sub.Next(10 * time.Second)
@@ -169,13 +193,10 @@ func TestStackAsComposed(t *testing.T) {
 	}
 
 	// The channels example restricts $billing to the billing producer.
-	if r := publish(bcfg.Subject, `{"channel":"$billing","message":"x"}`); r.OK || r.Error == nil || r.Error.Code != "publisher_denied" {
+	if r := publish(subject, `{"channel":"$billing","message":"x"}`); r.OK || r.Error == nil || r.Error.Code != "publisher_denied" {
 		t.Errorf("publish to $billing as no producer: receipt %+v, want publisher_denied", r)
 	}
-	if r := publish(bcfg.Subject+".billing", `{"channel":"$billing","message":"x"}`); !r.OK {
+	if r := publish(subject+".billing", `{"channel":"$billing","message":"x"}`); !r.OK {
 		t.Errorf("publish to $billing as billing: receipt %+v", r)
-	}
-	if strings.Contains(cf.log.String(), `"level":"error"`) {
-		t.Errorf("centrifugo logged errors:\n%s", cf.log.String())
 	}
 }

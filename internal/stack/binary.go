@@ -14,9 +14,19 @@ import (
 // BridgePackage is the package of the bridge program, relative to the module root.
 const BridgePackage = "./cmd/bridge"
 
-// Binary is a program of the main module, built once, on first use.
+// NATSServerPackage is nats-server's main package. The module depends on
+// nats-server (the embedded servers), so it builds from the module cache at
+// the version in go.mod.
+const NATSServerPackage = "github.com/nats-io/nats-server/v2"
+
+// Binary is a program of the main module or of one of its dependencies,
+// built once, on first use.
 type Binary struct {
-	Package string // relative to the module root, e.g. BridgePackage; required
+	// Package is relative to the module root (e.g. BridgePackage) or a
+	// dependency's import path (e.g. NATSServerPackage); required.
+	Package string
+	// Name is the binary's file name; default the package's last element.
+	Name string
 	// Dir receives the binary; when empty, a temporary directory that Close
 	// removes.
 	Dir string
@@ -52,7 +62,11 @@ func (b *Binary) Path(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path, err := filepath.Abs(filepath.Join(dir, filepath.Base(b.Package)))
+	name := b.Name
+	if name == "" {
+		name = filepath.Base(b.Package)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, name))
 	if err != nil {
 		return "", err
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,6 +89,9 @@ type CentrifugoOptions struct {
 	HistoryTTL  time.Duration
 	// AllowAnonymous lets clients connect without a token.
 	AllowAnonymous bool
+	// Presence keeps who is subscribed to each channel (the token
+	// service's live revocation asks it for users it cannot list itself).
+	Presence bool
 	// RedisAddress, when set (redis://127.0.0.1:6379, see StartRedis),
 	// selects the Redis engine: nodes on the same Redis share publications,
 	// history and idempotency results. Empty: the memory engine.
@@ -97,6 +101,18 @@ type CentrifugoOptions struct {
 	// Env are extra KEY=VALUE in the process's environment, which it
 	// inherits otherwise (Centrifugo reads CENTRIFUGO_* options from it).
 	Env []string
+	// ExactEnv: the process's environment is PATH, HOME and Env only,
+	// nothing else of this process's.
+	ExactEnv bool
+	// Args, when set, is the command line after the binary (e.g. --config
+	// and a configuration file of a deployment) instead of --config and the
+	// file written from these options: no file is written, APIKey and
+	// HMACSecret are not required, and the options above that only go into
+	// that file have no effect. Port and the loopback address are given with
+	// CENTRIFUGO_HTTP_SERVER_PORT and CENTRIFUGO_HTTP_SERVER_ADDRESS, which
+	// win over a file. Readiness is /api/info with APIKey when it is set,
+	// /health (health.enabled) otherwise.
+	Args []string
 	// Stdout receives the process's output; default a file "centrifugo.log" in Dir.
 	Stdout *os.File
 	// Extra are top-level keys of the configuration file, added to the
@@ -117,46 +133,68 @@ type Centrifugo struct {
 	done chan struct{}
 }
 
-// StartCentrifugo writes the configuration and starts Centrifugo, waiting
-// until its HTTP API answers. The owner stops it with Stop.
+// StartCentrifugo writes the configuration (unless opts.Args is set) and
+// starts Centrifugo, waiting until it answers. The owner stops it with Stop.
 func StartCentrifugo(ctx context.Context, opts CentrifugoOptions) (*Centrifugo, error) {
-	if opts.Dir == "" || opts.APIKey == "" || opts.HMACSecret == "" {
-		return nil, errors.New("stack: CentrifugoOptions.Dir, APIKey and HMACSecret are required")
+	if opts.Dir == "" || (opts.Args == nil && (opts.APIKey == "" || opts.HMACSecret == "")) {
+		return nil, errors.New("stack: CentrifugoOptions.Dir is required, and APIKey and HMACSecret unless Args is set")
 	}
-	if opts.Binary == "" {
-		bin, err := FindCentrifugo()
-		if err != nil {
-			return nil, err
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	s := &Centrifugo{opts: opts}
+	if opts.Args == nil {
+		s.cfgPath = filepath.Join(opts.Dir, "centrifugo.json")
+		if err := os.WriteFile(s.cfgPath, CentrifugoConfig(opts), 0o600); err != nil {
+			return nil, fmt.Errorf("write centrifugo config: %w", err)
 		}
-		opts.Binary = bin
-	}
-	if opts.Port == 0 {
-		p, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
-		opts.Port = p
-	}
-	if len(opts.AllowedOrigins) == 0 {
-		opts.AllowedOrigins = []string{"*"}
-	}
-	if opts.HistorySize == 0 {
-		opts.HistorySize = 100
-	}
-	if opts.HistoryTTL == 0 {
-		opts.HistoryTTL = 300 * time.Second
-	}
-	if opts.LogLevel == "" {
-		opts.LogLevel = "error"
-	}
-	s := &Centrifugo{opts: opts, cfgPath: filepath.Join(opts.Dir, "centrifugo.json")}
-	if err := os.WriteFile(s.cfgPath, s.config(), 0o600); err != nil {
-		return nil, fmt.Errorf("write centrifugo config: %w", err)
 	}
 	if err := s.Restart(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+func (o *CentrifugoOptions) defaults() error {
+	if o.Binary == "" {
+		bin, err := FindCentrifugo()
+		if err != nil {
+			return err
+		}
+		o.Binary = bin
+	}
+	if o.Port == 0 {
+		p, err := FreePort()
+		if err != nil {
+			return err
+		}
+		o.Port = p
+	}
+	o.configDefaults()
+	return nil
+}
+
+// configDefaults fills in the defaults of what goes into the written file.
+func (o *CentrifugoOptions) configDefaults() {
+	if len(o.AllowedOrigins) == 0 {
+		o.AllowedOrigins = []string{"*"}
+	}
+	if o.HistorySize == 0 {
+		o.HistorySize = 100
+	}
+	if o.HistoryTTL == 0 {
+		o.HistoryTTL = 300 * time.Second
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = "error"
+	}
+}
+
+// CentrifugoConfig is the configuration file (JSON) StartCentrifugo writes
+// for o, defaults filled in.
+func CentrifugoConfig(o CentrifugoOptions) []byte {
+	o.configDefaults()
+	return (&Centrifugo{opts: o}).config()
 }
 
 func (s *Centrifugo) config() []byte {
@@ -175,6 +213,7 @@ func (s *Centrifugo) config() []byte {
 				// Clients may ask to recover what they missed while
 				// disconnected (the browser client does).
 				"allow_recovery": true,
+				"presence":       s.opts.Presence,
 			},
 		},
 		"health": map[string]any{"enabled": true},
@@ -216,21 +255,16 @@ func (s *Centrifugo) Restart(ctx context.Context) error {
 	}
 	out := s.opts.Stdout
 	if out == nil {
-		f, err := os.OpenFile(filepath.Join(s.opts.Dir, "centrifugo.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(s.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			s.mu.Unlock()
 			return err
 		}
 		out = f
 	}
-	cmd := exec.Command(s.opts.Binary, "--config", s.cfgPath)
-	cmd.Dir = s.opts.Dir
-	if len(s.opts.Env) > 0 {
-		cmd.Env = append(os.Environ(), s.opts.Env...)
-	}
+	cmd := s.command()
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("start centrifugo %s: %w", s.opts.Binary, err)
@@ -248,6 +282,48 @@ func (s *Centrifugo) Restart(ctx context.Context) error {
 	return s.waitReady(ctx, done)
 }
 
+// command is the process to start, in its own process group.
+func (s *Centrifugo) command() *exec.Cmd {
+	args := s.opts.Args
+	if args == nil {
+		args = []string{"--config", s.cfgPath}
+	}
+	cmd := exec.Command(s.opts.Binary, args...)
+	cmd.Dir = s.opts.Dir
+	env := s.opts.Env
+	if s.opts.Args != nil { // a given file: the port and address win over it
+		env = append(slices.Clone(env),
+			"CENTRIFUGO_HTTP_SERVER_PORT="+strconv.Itoa(s.opts.Port), "CENTRIFUGO_HTTP_SERVER_ADDRESS=127.0.0.1")
+	}
+	switch {
+	case s.opts.ExactEnv:
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	case len(env) > 0:
+		cmd.Env = append(os.Environ(), env...)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// logTail is the end of the log file, or where the output went.
+func (s *Centrifugo) logTail() string {
+	if s.opts.Stdout != nil {
+		return "(in " + s.opts.Stdout.Name() + ")"
+	}
+	data, err := os.ReadFile(s.LogPath())
+	if err != nil {
+		return err.Error()
+	}
+	if len(data) > logTailBytes {
+		data = append([]byte("…\n"), data[len(data)-logTailBytes:]...)
+	}
+	return string(data)
+}
+
+// LogPath is the file receiving the process's output when
+// CentrifugoOptions.Stdout is not set.
+func (s *Centrifugo) LogPath() string { return filepath.Join(s.opts.Dir, "centrifugo.log") }
+
 func (s *Centrifugo) waitReady(ctx context.Context, done <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -258,7 +334,7 @@ func (s *Centrifugo) waitReady(ctx context.Context, done <-chan struct{}) error 
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("centrifugo exited during start; see %s", filepath.Join(s.opts.Dir, "centrifugo.log"))
+			return fmt.Errorf("centrifugo exited during start; output:\n%s", s.logTail())
 		case <-ctx.Done():
 			_ = s.Stop()
 			return fmt.Errorf("centrifugo did not become ready on port %d: %w", s.opts.Port, ctx.Err())
@@ -267,20 +343,27 @@ func (s *Centrifugo) waitReady(ctx context.Context, done <-chan struct{}) error 
 	}
 }
 
-// Ping calls the HTTP API's info method.
+// Ping calls the HTTP API's info method with the API key or, without
+// one, GETs /health.
 func (s *Centrifugo) Ping(ctx context.Context, client *http.Client) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL()+"/api/info", bytes.NewReader([]byte("{}")))
+	method, path, body := http.MethodPost, "/api/info", []byte("{}")
+	if s.opts.APIKey == "" {
+		method, path, body = http.MethodGet, "/health", nil
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.URL()+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("X-API-Key", s.opts.APIKey)
+	if s.opts.APIKey != "" {
+		req.Header.Set("X-API-Key", s.opts.APIKey)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("centrifugo info: status %d", resp.StatusCode)
+		return fmt.Errorf("centrifugo %s: status %d", path, resp.StatusCode)
 	}
 	return nil
 }

@@ -16,8 +16,8 @@ import (
 )
 
 // RedisInstallCommand is what a developer runs to get redis-server (Debian
-// and Ubuntu; .ci/run runs it when redis-server is missing).
-const RedisInstallCommand = "apt-get update && apt-get install -y redis-server"
+// and Ubuntu; .ci/run installs it so when it is missing).
+const RedisInstallCommand = "apt-get update && apt-get install -y --no-install-recommends redis-server"
 
 // ErrRedisNotFound means no redis-server binary could be found.
 var ErrRedisNotFound = errors.New("redis-server binary not found")

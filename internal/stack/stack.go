@@ -1,5 +1,6 @@
 // Package stack starts the real processes Instant runs against (an embedded
-// NATS server or cluster, a Centrifugo process, a redis-server process for
+// NATS server or cluster, a cluster of nats-server processes, a Centrifugo
+// process, a redis-server process for
 // Centrifugo's Redis engine, bridge processes) for the
 // tests, the fault tests, the benchmark and the local development stack.
 // Whoever starts something stops it (Stop or Close); internal/testenv wraps

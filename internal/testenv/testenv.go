@@ -1,6 +1,6 @@
 // Package testenv is internal/stack for tests: it starts an embedded NATS
-// server or cluster, Centrifugo and redis-server processes and bridge
-// processes, fails the test when they do not start, and stops them with
+// server or cluster, a cluster of nats-server processes, Centrifugo and
+// redis-server processes and bridge processes, fails the test when they do not start, and stops them with
 // tb.Cleanup.
 package testenv
 
