@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -51,8 +50,7 @@ type Redis struct {
 	opts RedisOptions
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *process // nil while stopped
 }
 
 // StartRedis starts redis-server and waits until it answers PING.
@@ -92,20 +90,13 @@ func (r *Redis) start(ctx context.Context) error {
 		"--save", "", "--appendonly", "no", "--dir", r.opts.Dir, "--daemonize", "no")
 	cmd.Dir = r.opts.Dir
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = out.Close()
+	p, err := startProcess(cmd, out)
+	if err != nil {
 		return fmt.Errorf("start redis-server %s: %w", r.opts.Binary, err)
 	}
-	done := make(chan struct{})
 	r.mu.Lock()
-	r.cmd, r.done = cmd, done
+	r.proc = p
 	r.mu.Unlock()
-	go func() {
-		_ = cmd.Wait()
-		_ = out.Close()
-		close(done)
-	}()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
@@ -113,7 +104,7 @@ func (r *Redis) start(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-done:
+		case <-p.done():
 			return fmt.Errorf("redis-server exited during start; see %s", logPath)
 		case <-ctx.Done():
 			_ = r.Stop()
@@ -155,28 +146,12 @@ func (r *Redis) URL() string { return "redis://" + r.Addr() }
 func (r *Redis) PID() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cmd == nil {
-		return 0
-	}
-	return r.cmd.Process.Pid
+	return r.proc.pid()
 }
 
 // Stop terminates the process (SIGTERM, then SIGKILL after 5 s) and waits
 // (idempotent).
 func (r *Redis) Stop() error {
-	r.mu.Lock()
-	cmd, done := r.cmd, r.done
-	r.cmd, r.done = nil, nil
-	r.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
+	_ = takeProcess(&r.mu, &r.proc).stop(5 * time.Second)
 	return nil
 }
