@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -129,8 +129,7 @@ type Centrifugo struct {
 	cfgPath string
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *process // nil while stopped
 }
 
 // StartCentrifugo writes the configuration (unless opts.Args is set) and
@@ -249,40 +248,33 @@ func (s *Centrifugo) Options() CentrifugoOptions { return s.opts }
 // Restart starts the process again after Stop (same port and config).
 func (s *Centrifugo) Restart(ctx context.Context) error {
 	s.mu.Lock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		s.mu.Unlock()
 		return errors.New("stack: centrifugo already running")
 	}
-	out := s.opts.Stdout
+	out, opened := s.opts.Stdout, io.Closer(nil)
 	if out == nil {
 		f, err := os.OpenFile(s.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			s.mu.Unlock()
 			return err
 		}
-		out = f
+		out, opened = f, f
 	}
 	cmd := s.command()
 	cmd.Stdout = out
 	cmd.Stderr = out
-	if err := cmd.Start(); err != nil {
+	p, err := startProcess(cmd, opened)
+	if err != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("start centrifugo %s: %w", s.opts.Binary, err)
 	}
-	done := make(chan struct{})
-	s.cmd, s.done = cmd, done
+	s.proc = p
 	s.mu.Unlock()
-	go func() {
-		_ = cmd.Wait()
-		if out != s.opts.Stdout {
-			_ = out.Close()
-		}
-		close(done)
-	}()
-	return s.waitReady(ctx, done)
+	return s.waitReady(ctx, p.done())
 }
 
-// command is the process to start, in its own process group.
+// command is the process to start.
 func (s *Centrifugo) command() *exec.Cmd {
 	args := s.opts.Args
 	if args == nil {
@@ -301,7 +293,6 @@ func (s *Centrifugo) command() *exec.Cmd {
 	case len(env) > 0:
 		cmd.Env = append(os.Environ(), env...)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	return cmd
 }
 
@@ -370,20 +361,7 @@ func (s *Centrifugo) Ping(ctx context.Context, client *http.Client) error {
 
 // Stop terminates the process (SIGTERM, then SIGKILL after 5 s) and waits.
 func (s *Centrifugo) Stop() error {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd, s.done = nil, nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
+	_ = takeProcess(&s.mu, &s.proc).stop(5 * time.Second)
 	return nil
 }
 
@@ -391,8 +369,5 @@ func (s *Centrifugo) Stop() error {
 func (s *Centrifugo) PID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return 0
-	}
-	return s.cmd.Process.Pid
+	return s.proc.pid()
 }
