@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -29,8 +28,7 @@ type NATSProcess struct {
 	monitor int    // HTTP monitoring port
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *process // nil while stopped
 }
 
 // natsConfig is a member's configuration file: listeners on 127.0.0.1,
@@ -73,17 +71,14 @@ func (p *NATSProcess) LogPath() string { return filepath.Join(p.dir, "nats-serve
 func (p *NATSProcess) PID() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return 0
-	}
-	return p.cmd.Process.Pid
+	return p.proc.pid()
 }
 
 // Start starts the server (again) and waits until it accepts client
 // connections; it is an error while it runs.
 func (p *NATSProcess) Start(ctx context.Context) error {
 	p.mu.Lock()
-	if p.cmd != nil {
+	if p.proc != nil {
 		p.mu.Unlock()
 		return fmt.Errorf("stack: nats-server %s already running", p.name)
 	}
@@ -95,21 +90,14 @@ func (p *NATSProcess) Start(ctx context.Context) error {
 	cmd := exec.Command(p.bin, "-c", filepath.Join(p.dir, "nats-server.conf"))
 	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	proc, err := startProcess(cmd, out)
+	if err != nil {
 		p.mu.Unlock()
-		_ = out.Close()
 		return fmt.Errorf("start nats-server %s (%s): %w", p.name, p.bin, err)
 	}
-	done := make(chan struct{})
-	p.cmd, p.done = cmd, done
+	p.proc = proc
 	p.mu.Unlock()
-	go func() {
-		_ = cmd.Wait()
-		_ = out.Close()
-		close(done)
-	}()
-	return p.waitReady(ctx, done)
+	return p.waitReady(ctx, proc.done())
 }
 
 func (p *NATSProcess) waitReady(ctx context.Context, done <-chan struct{}) error {
@@ -135,35 +123,20 @@ func (p *NATSProcess) waitReady(ctx context.Context, done <-chan struct{}) error
 
 // Kill sends SIGKILL to the server's process group and waits until it
 // exited (idempotent): a crash, not a shutdown.
-func (p *NATSProcess) Kill() error { return p.end(syscall.SIGKILL, 0) }
+func (p *NATSProcess) Kill() error { return p.named(takeProcess(&p.mu, &p.proc).kill()) }
 
 // Stop shuts the server down (SIGTERM, SIGKILL after 10 s) and waits
 // (idempotent).
-func (p *NATSProcess) Stop() error { return p.end(syscall.SIGTERM, 10*time.Second) }
+func (p *NATSProcess) Stop() error {
+	return p.named(takeProcess(&p.mu, &p.proc).stop(10 * time.Second))
+}
 
-func (p *NATSProcess) end(sig syscall.Signal, grace time.Duration) error {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.cmd, p.done = nil, nil
-	p.mu.Unlock()
-	if cmd == nil {
-		return nil
+// named says which server an error of Kill or Stop is about; nil stays nil.
+func (p *NATSProcess) named(err error) error {
+	if err != nil {
+		return fmt.Errorf("nats-server %s: %w", p.name, err)
 	}
-	if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
-		return fmt.Errorf("signal %s to nats-server %s: %w", sig, p.name, err)
-	}
-	if sig == syscall.SIGKILL {
-		<-done
-		return nil
-	}
-	select {
-	case <-done:
-		return nil
-	case <-time.After(grace):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		return fmt.Errorf("nats-server %s did not stop within %v after %s; killed", p.name, grace, sig)
-	}
+	return nil
 }
 
 // monitorClient bounds the monitoring requests.
