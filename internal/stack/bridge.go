@@ -40,9 +40,7 @@ type Bridge struct {
 	name    string
 	addr    string
 	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	state   *os.ProcessState // set before done is closed
+	proc    *process
 }
 
 // StartBridge starts a bridge process and waits until its /readyz answers
@@ -84,33 +82,25 @@ func spawnBridge(o BridgeOptions) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bridge{name: o.Name, addr: o.HTTPAddr, logPath: o.LogPath, done: make(chan struct{})}
-	b.cmd = exec.Command(o.Binary)
-	b.cmd.Env = ChildEnv(append(append([]string(nil), o.Env...), "INSTANT_BRIDGE_HTTP_ADDR="+o.HTTPAddr)...)
+	cmd := exec.Command(o.Binary)
+	cmd.Env = ChildEnv(append(append([]string(nil), o.Env...), "INSTANT_BRIDGE_HTTP_ADDR="+o.HTTPAddr)...)
 	var out io.Writer = logFile
 	if o.Output != nil {
 		out = io.MultiWriter(logFile, o.Output)
 	}
-	b.cmd.Stdout, b.cmd.Stderr = out, out
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := b.cmd.Start(); err != nil {
-		_ = logFile.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	p, err := startProcess(cmd, logFile)
+	if err != nil {
 		return nil, fmt.Errorf("start bridge %s (%s): %w", o.Name, o.Binary, err)
 	}
-	go func() {
-		_ = b.cmd.Wait()
-		b.state = b.cmd.ProcessState
-		_ = logFile.Close()
-		close(b.done)
-	}()
-	return b, nil
+	return &Bridge{name: o.Name, addr: o.HTTPAddr, logPath: o.LogPath, proc: p}, nil
 }
 
 // Name is the name given in BridgeOptions.
 func (b *Bridge) Name() string { return b.name }
 
 // PID is the process id (also its process group id).
-func (b *Bridge) PID() int { return b.cmd.Process.Pid }
+func (b *Bridge) PID() int { return b.proc.pid() }
 
 // HTTPAddr is the address of its metrics and health listener.
 func (b *Bridge) HTTPAddr() string { return b.addr }
@@ -145,8 +135,8 @@ func (b *Bridge) WaitReady(ctx context.Context) error {
 			last = err.Error()
 		}
 		select {
-		case <-b.done:
-			return fmt.Errorf("bridge %s exited during start (%s); output:\n%s", b.name, b.state, b.LogTail(logTailBytes))
+		case <-b.proc.done():
+			return fmt.Errorf("bridge %s exited during start (%s); output:\n%s", b.name, b.State(), b.LogTail(logTailBytes))
 		case <-ctx.Done():
 			return fmt.Errorf("bridge %s not ready (%s): %w; output:\n%s", b.name, last, ctx.Err(), b.LogTail(logTailBytes))
 		case <-time.After(50 * time.Millisecond):
@@ -159,20 +149,14 @@ const logTailBytes = 4000
 
 // Exited reports whether the process has exited.
 func (b *Bridge) Exited() bool {
-	select {
-	case <-b.done:
-		return true
-	default:
-		return false
-	}
+	_, exited := b.proc.exited()
+	return exited
 }
 
 // State is how the process ended, nil while it runs.
 func (b *Bridge) State() *os.ProcessState {
-	if !b.Exited() {
-		return nil
-	}
-	return b.state
+	st, _ := b.proc.exited()
+	return st
 }
 
 // Wait waits up to d for the process to exit and returns how it ended, or
@@ -182,8 +166,8 @@ func (b *Bridge) Wait(d time.Duration) *os.ProcessState {
 		return st
 	}
 	select {
-	case <-b.done:
-		return b.state
+	case <-b.proc.done():
+		return b.State()
 	case <-time.After(d):
 		return nil
 	}
@@ -192,7 +176,7 @@ func (b *Bridge) Wait(d time.Duration) *os.ProcessState {
 // Signal sends sig to the process's group. Signalling a process that has
 // exited is not an error.
 func (b *Bridge) Signal(sig syscall.Signal) error {
-	if err := syscall.Kill(-b.PID(), sig); err != nil && !b.Exited() {
+	if err := b.proc.signal(sig); err != nil && !b.Exited() {
 		return fmt.Errorf("signal %s to bridge %s: %w", sig, b.name, err)
 	}
 	return nil
@@ -217,10 +201,9 @@ func (b *Bridge) Stop(grace time.Duration) error {
 
 // Kill sends SIGKILL to the process's group and waits until it exited.
 func (b *Bridge) Kill() error {
-	if err := b.Signal(syscall.SIGKILL); err != nil {
-		return err
+	if err := b.proc.kill(); err != nil && !b.Exited() {
+		return fmt.Errorf("bridge %s: %w", b.name, err)
 	}
-	<-b.done
 	return nil
 }
 
