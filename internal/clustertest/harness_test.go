@@ -49,19 +49,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func bridgePath(tb testing.TB) string { tb.Helper(); return binaryPath(tb, bridgeBinary) }
-
-func binaryPath(tb testing.TB, b *stack.Binary) string {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	p, err := b.Path(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
 // cluster is the scaled-out stack: 3 nats-server processes, Redis,
 // Centrifugo node A (the bridges' first API URL) and node B (the
 // subscribers' node).
@@ -77,8 +64,8 @@ type cluster struct {
 
 func newCluster(t *testing.T, centrifugoEnv ...string) *cluster {
 	t.Helper()
-	bridgePath(t) // build first, so its time is not counted against the servers
-	c := &cluster{t: t, nats: testenv.StartNATSProcessCluster(t, 3, binaryPath(t, natsServerBinary))}
+	testenv.BuildBinary(t, bridgeBinary) // build first, so its time is not counted against the servers
+	c := &cluster{t: t, nats: testenv.StartNATSProcessCluster(t, 3, testenv.BuildBinary(t, natsServerBinary))}
 	redis := testenv.StartRedis(t)
 	key, secret := testenv.Secret(t), testenv.Secret(t)
 	node := func() *testenv.Centrifugo {
@@ -121,7 +108,7 @@ func (c *cluster) startBridge(name string, env ...string) *stack.Bridge {
 		"INSTANT_SHUTDOWN_TIMEOUT=10s",
 	}
 	return testenv.StartBridge(c.t, stack.BridgeOptions{
-		Binary:       bridgePath(c.t),
+		Binary:       testenv.BuildBinary(c.t, bridgeBinary),
 		Name:         name,
 		Env:          append(vars, env...),
 		ReadyTimeout: time.Minute, // the first creates the R3 streams

@@ -46,18 +46,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// bridgePath builds the bridge binary the first time and returns its path.
-func bridgePath(tb testing.TB) string {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	p, err := bridgeBinary.Path(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
 // harness is an embedded NATS, a real Centrifugo and a channels file;
 // bridge processes are started on it with startBridge.
 type harness struct {
@@ -72,7 +60,7 @@ type harness struct {
 
 func newStack(t *testing.T, channels string) *harness {
 	t.Helper()
-	bridgePath(t) // build before starting anything, so its time is not counted against the servers
+	testenv.BuildBinary(t, bridgeBinary) // build before starting anything, so its time is not counted against the servers
 	s := &harness{t: t, nats: testenv.StartNATS(t), cf: testenv.StartCentrifugo(t)}
 	s.channelsFile = filepath.Join(t.TempDir(), "channels.yaml")
 	s.writeChannels(channels)
@@ -127,7 +115,7 @@ func (s *harness) startBridge(name string, env ...string) *stack.Bridge {
 		"INSTANT_SHUTDOWN_TIMEOUT=10s",
 	}
 	return testenv.StartBridge(s.t, stack.BridgeOptions{
-		Binary: bridgePath(s.t),
+		Binary: testenv.BuildBinary(s.t, bridgeBinary),
 		Name:   name,
 		Env:    append(vars, env...),
 	})
@@ -157,7 +145,7 @@ func (s *harness) runCLI(args ...string) (string, error) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bridgePath(s.t), args...)
+	cmd := exec.CommandContext(ctx, testenv.BuildBinary(s.t, bridgeBinary), args...)
 	cmd.Env = stack.ChildEnv("INSTANT_NATS_URL=" + s.nats.URL())
 	out, err := cmd.CombinedOutput()
 	return string(out), err
