@@ -188,12 +188,12 @@ func (c Config) Validate() error {
 // the bridge runs with unless GOMEMLIMIT is set: what its settings let it
 // hold (INSTANT_MAX_PENDING_BYTES of commands, INSTANT_CONCURRENCY requests
 // of INSTANT_MAX_REQUEST_BYTES being written, INSTANT_NATS_PENDING_BYTES
-// buffered by the NATS client) plus 32 MiB for everything else: 80 MiB
-// with the defaults. Under a flood of large envelopes the garbage collector
+// buffered by the NATS client for each of the two subscriptions, SUBJECT and
+// SUBJECT.>) plus 32 MiB for everything else: 96 MiB with the defaults. Under a flood of large envelopes the garbage collector
 // then runs before the heap doubles, instead of letting the process grow
 // to twice what it holds; in normal operation the heap stays far below.
 func (c Config) MemoryLimit() int64 {
-	return int64(c.MaxPendingBytes) + int64(c.Concurrency)*int64(c.MaxRequestBytes) + int64(c.NATSPendingBytes) + 32<<20
+	return int64(c.MaxPendingBytes) + int64(c.Concurrency)*int64(c.MaxRequestBytes) + 2*int64(c.NATSPendingBytes) + 32<<20
 }
 
 // Delivery modes.

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bytes"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -125,11 +126,39 @@ func TestUsageListsEveryVariable(t *testing.T) {
 
 func TestMemoryLimit(t *testing.T) {
 	c := DefaultConfig()
-	if got, want := c.MemoryLimit(), int64(80<<20); got != want {
-		t.Errorf("default memory limit %d, want %d (16 MiB pending + 4 × 4 MiB requests + 16 MiB NATS + 32 MiB)", got, want)
+	if got, want := c.MemoryLimit(), int64(96<<20); got != want {
+		t.Errorf("default memory limit %d, want %d (16 MiB pending + 4 × 4 MiB requests + 2 × 16 MiB NATS + 32 MiB)", got, want)
 	}
 	c.MaxPendingBytes, c.Concurrency = 64<<20, 8
-	if got, want := c.MemoryLimit(), int64(64+8*4+16+32)<<20; got != want {
+	if got, want := c.MemoryLimit(), int64(64+8*4+2*16+32)<<20; got != want {
 		t.Errorf("memory limit %d, want %d: it follows the settings", got, want)
+	}
+}
+
+// TestReadmeListsEveryMetric: every metric the bridge registers is named in
+// README.md.
+func TestReadmeListsEveryMetric(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics()
+	families, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range families {
+		name := f.GetName()
+		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") {
+			continue
+		}
+		n++
+		if !strings.Contains(string(readme), "`"+name) {
+			t.Errorf("README.md does not name the metric %s", name)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d bridge metrics gathered: the test reads the wrong registry", n)
 	}
 }

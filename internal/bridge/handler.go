@@ -105,35 +105,45 @@ func (b *envelopeRules) prepare(producer string, reg *acl.Registry, data []byte,
 	if id == "" {
 		id = b.ids.Next()
 	}
-	cmds, err := b.commands(&env, id, recv)
+	cmds, err := b.commands(&env, id, idempotencyKey(producer, id), recv)
 	return id, cmds, err
+}
+
+// idempotencyKey is the key Centrifugo drops repeats by: the envelope id,
+// scoped by the producer, so that two producers' envelopes with the same
+// id of their own are not taken for one.
+func idempotencyKey(producer, id string) string {
+	if producer == "" {
+		return id
+	}
+	return producer + "/" + id
 }
 
 // commands turns an envelope into Centrifugo commands: a publish for one
 // channel; for several, a broadcast in object mode, or one publish per
 // channel in django mode (whose payload names its channel). The site and id
-// defaults are applied here, once. Every command carries the envelope's id
-// as its idempotency key, so a retried request (a timeout after Centrifugo
+// defaults are applied here, once. Every command carries key (see
+// idempotencyKey), so a retried request (a timeout after Centrifugo
 // applied it, a redelivered stored envelope) is not published twice.
 // In django mode, building stops as soon as the payloads exceed
 // INSTANT_MAX_REQUEST_BYTES (too_large): a 64 KiB envelope to 100 channels
 // would otherwise cost tens of megabytes of encoding before the forwarder
 // refuses it.
-func (b *envelopeRules) commands(env *envelope.Envelope, id string, recv time.Time) ([]centrifugo.Command, error) {
+func (b *envelopeRules) commands(env *envelope.Envelope, id, key string, recv time.Time) ([]centrifugo.Command, error) {
 	meta := envelope.Meta{ID: id, Site: env.Site, ReceivedAt: recv}
 	if meta.Site == "" {
 		meta.Site = b.site
 	}
 	if env.Channel != "" {
-		return []centrifugo.Command{{Channel: env.Channel, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, env.Channel, meta)}}, nil
+		return []centrifugo.Command{{Channel: env.Channel, IdempotencyKey: key, Data: envelope.AppendPayload(nil, b.mode, env, env.Channel, meta)}}, nil
 	}
 	if b.mode == envelope.ModeObject {
-		return []centrifugo.Command{{Channels: env.Channels, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, "", meta)}}, nil
+		return []centrifugo.Command{{Channels: env.Channels, IdempotencyKey: key, Data: envelope.AppendPayload(nil, b.mode, env, "", meta)}}, nil
 	}
 	cmds := make([]centrifugo.Command, len(env.Channels))
 	size, limit := 0, b.maxRequestBytes
 	for i, ch := range env.Channels {
-		cmds[i] = centrifugo.Command{Channel: ch, IdempotencyKey: id, Data: envelope.AppendPayload(nil, b.mode, env, ch, meta)}
+		cmds[i] = centrifugo.Command{Channel: ch, IdempotencyKey: key, Data: envelope.AppendPayload(nil, b.mode, env, ch, meta)}
 		if size += len(cmds[i].Data); limit > 0 && size > limit {
 			return nil, newError(envelope.CodeTooLarge, fmt.Sprintf("its Centrifugo commands take more than %d bytes (%d of %d channels encoded), over the %d of one request (INSTANT_MAX_REQUEST_BYTES)",
 				size, i+1, len(env.Channels), limit))

@@ -468,3 +468,20 @@ func TestHardening2ShutdownBoundedWhileBlockedOnTheBudget(t *testing.T) {
 		t.Fatal("Shutdown with a 1 s timeout still running after 20 s")
 	}
 }
+
+// TestIdempotencyKeysScopedByProducer: Centrifugo drops a repeat of an
+// envelope id within its idempotency window, per producer: the same
+// producer's retry is published once, another producer's envelope with the
+// same id of its own is published too.
+func TestIdempotencyKeysScopedByProducer(t *testing.T) {
+	s := startStack(t)
+	sub := s.subscriber("$users")
+	for _, subj := range []string{"instant.publish.a", "instant.publish.a", "instant.publish.b"} {
+		if r := s.request(subj, `{"channel":"$users","message":"m","id":"order-42"}`); !r.OK {
+			t.Fatalf("%s: receipt %+v", subj, r)
+		}
+	}
+	if got := collect(t, sub, 1, 5*time.Second); got["order-42"] != 2 {
+		t.Errorf("received order-42 %d times, want 2 (producer a once, producer b once)", got["order-42"])
+	}
+}

@@ -78,6 +78,30 @@ func (it *Item) channels(yield func(string) bool) {
 	}
 }
 
+// checkReplies reports the first reply that does not answer its command:
+// a publish answered by anything but a publication, a broadcast by anything
+// but one response per channel, each an error or a publication. Such a reply
+// does not say whether Centrifugo applied the command.
+func checkReplies(cmds []Command, replies []Reply) error {
+	for i, c := range cmds {
+		r := replies[i]
+		switch {
+		case r.Err != nil:
+		case c.Channels == nil && r.Kind != ReplyPublished:
+			return fmt.Errorf("reply %d to a publish to %q names no publication", i, c.Channel)
+		case c.Channels != nil && (r.Kind != ReplyBroadcast || len(r.PerChannel) != len(c.Channels)):
+			return fmt.Errorf("reply %d to a broadcast to %d channels has %d responses", i, len(c.Channels), len(r.PerChannel))
+		case c.Channels != nil:
+			for j, pr := range r.PerChannel {
+				if pr.Err == nil && pr.Kind != ReplyPublished {
+					return fmt.Errorf("reply %d to a broadcast: the response for %q names no publication", i, c.Channels[j])
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // outcome turns the replies to an item's commands into its Outcome: the
 // first error rejects the whole item.
 func outcome(it *Item, replies []Reply) Outcome {

@@ -77,7 +77,7 @@ func gocentReply(c Command, r gocent.Reply) Reply {
 				return Reply{Err: &ReplyError{Message: "malformed publish result: " + err.Error()}}
 			}
 		}
-		return Reply{Offset: pr.Offset, Epoch: pr.Epoch}
+		return Reply{Kind: ReplyPublished, Offset: pr.Offset, Epoch: pr.Epoch}
 	}
 	var br gocent.BroadcastResult
 	if len(r.Result) > 0 {
@@ -91,10 +91,10 @@ func gocentReply(c Command, r gocent.Reply) Reply {
 		case p.Error != nil:
 			per[j].Err = &ReplyError{Code: uint32(max(p.Error.Code, 0)), Message: p.Error.Message}
 		case p.Result != nil:
-			per[j].Offset, per[j].Epoch = p.Result.Offset, p.Result.Epoch
+			per[j].Kind, per[j].Offset, per[j].Epoch = ReplyPublished, p.Result.Offset, p.Result.Epoch
 		}
 	}
-	return Reply{PerChannel: per}
+	return Reply{Kind: ReplyBroadcast, PerChannel: per}
 }
 
 // parsePublishResult reads Centrifugo's usual publish result, {} or

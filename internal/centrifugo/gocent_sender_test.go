@@ -95,10 +95,10 @@ func TestGocentSenderReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Reply{
-		{Offset: 7, Epoch: "ep"},
+		{Kind: ReplyPublished, Offset: 7, Epoch: "ep"},
 		{Err: &ReplyError{Code: 102, Message: "unknown channel"}},
-		{Offset: 5, Epoch: "x"},
-		{PerChannel: []Reply{{Offset: 1}, {Err: &ReplyError{Code: 103, Message: "permission denied"}}}},
+		{Kind: ReplyPublished, Offset: 5, Epoch: "x"},
+		{Kind: ReplyBroadcast, PerChannel: []Reply{{Kind: ReplyPublished, Offset: 1}, {Err: &ReplyError{Code: 103, Message: "permission denied"}}}},
 	}
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 		t.Errorf("replies\n got %s\nwant %s", show(got), show(want))

@@ -67,13 +67,15 @@ func (s *HTTPSender) Send(ctx context.Context, cmds []Command) ([]Reply, error) 
 	rb := getBuf()
 	defer rb.release()
 	rb.b, err = readBody(rb.b, resp.Body, maxReplyBytes(cmds))
+	// A reply that cannot be read (cut off, too large, not Centrifugo's
+	// shape) says nothing of what Centrifugo did: sending the request again
+	// is the safe answer, since every command carries its idempotency key.
 	if err != nil {
-		// Cut off mid-reply: unavailable; too large: not Centrifugo's answer.
-		return nil, &RequestError{Unavailable: !errors.Is(err, errReplyTooLarge), HTTPStatus: resp.StatusCode, Err: fmt.Errorf("centrifugo batch: read reply: %w", err)}
+		return nil, &RequestError{Unavailable: true, HTTPStatus: resp.StatusCode, Err: fmt.Errorf("centrifugo batch: read reply: %w", err)}
 	}
 	replies, err := parseBatchReply(rb.b, len(cmds))
 	if err != nil {
-		return nil, &RequestError{HTTPStatus: resp.StatusCode, Err: fmt.Errorf("centrifugo batch: %w", err)}
+		return nil, &RequestError{Unavailable: true, HTTPStatus: resp.StatusCode, Err: fmt.Errorf("centrifugo batch: %w", err)}
 	}
 	return replies, nil
 }
@@ -376,8 +378,10 @@ func (s *replyScanner) reply(r *Reply) bool {
 			r.Err = &ReplyError{}
 			return s.replyError(r.Err)
 		case "publish":
+			r.Kind = ReplyPublished
 			return s.publish(r)
 		case "broadcast":
+			r.Kind = ReplyBroadcast
 			return s.object(func(key []byte) bool { return string(key) == "responses" && s.responses(r) })
 		}
 		return false
@@ -404,6 +408,7 @@ func (s *replyScanner) responses(r *Reply) bool {
 				pr.Err = &ReplyError{}
 				return s.replyError(pr.Err)
 			case "result":
+				pr.Kind = ReplyPublished
 				return s.publish(&pr)
 			}
 			return false
@@ -528,14 +533,15 @@ func decodeBatchReply(body []byte) ([]Reply, error) {
 		case r.Error != nil:
 			out[i].Err = &ReplyError{Code: r.Error.Code, Message: r.Error.Message}
 		case r.Publish != nil:
-			out[i].Offset, out[i].Epoch = r.Publish.Offset, r.Publish.Epoch
+			out[i].Kind, out[i].Offset, out[i].Epoch = ReplyPublished, r.Publish.Offset, r.Publish.Epoch
 		case r.Broadcast != nil:
+			out[i].Kind = ReplyBroadcast
 			for _, pr := range r.Broadcast.Responses {
 				var p Reply
 				if pr.Error != nil {
 					p.Err = &ReplyError{Code: pr.Error.Code, Message: pr.Error.Message}
 				} else if pr.Result != nil {
-					p.Offset, p.Epoch = pr.Result.Offset, pr.Result.Epoch
+					p.Kind, p.Offset, p.Epoch = ReplyPublished, pr.Result.Offset, pr.Result.Epoch
 				}
 				out[i].PerChannel = append(out[i].PerChannel, p)
 			}

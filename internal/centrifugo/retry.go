@@ -34,9 +34,7 @@ func (f *Forwarder) deliver(batch []*Item) []Outcome {
 		cmds = append(cmds, it.Commands...)
 	}
 	replies, err := f.sendRetrying(cmds)
-	if err == nil && len(replies) != ncmd {
-		err = &RequestError{HTTPStatus: 200, Err: fmt.Errorf("centrifugo answered %d replies to %d commands", len(replies), ncmd)}
-	}
+
 	switch {
 	case err != nil && status(err) == http.StatusRequestEntityTooLarge && len(batch) > 1:
 		h := len(batch) / 2
@@ -56,6 +54,24 @@ func (f *Forwarder) deliver(batch []*Item) []Outcome {
 	return outcomes
 }
 
+// sendOnce sends cmds once and checks that the replies answer them: too
+// few or too many, or of the wrong kind, say nothing of what Centrifugo
+// did, and count as a failed request to send again (safe, since every
+// command carries its idempotency key).
+func (f *Forwarder) sendOnce(cmds []Command) ([]Reply, error) {
+	replies, err := f.sender.Send(f.abortCtx, cmds)
+	if err != nil {
+		return nil, err
+	}
+	if len(replies) != len(cmds) {
+		return nil, &RequestError{Unavailable: true, HTTPStatus: 200, Err: fmt.Errorf("centrifugo answered %d replies to %d commands", len(replies), len(cmds))}
+	}
+	if err := checkReplies(cmds, replies); err != nil {
+		return nil, &RequestError{Unavailable: true, HTTPStatus: 200, Err: fmt.Errorf("centrifugo: %w", err)}
+	}
+	return replies, nil
+}
+
 // sendRetrying sends cmds until Centrifugo answers, refuses, the attempts
 // are spent or Close times out.
 func (f *Forwarder) sendRetrying(cmds []Command) ([]Reply, error) {
@@ -65,7 +81,7 @@ func (f *Forwarder) sendRetrying(cmds []Command) ([]Reply, error) {
 	wait := f.cfg.Backoff
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		replies, err := f.sender.Send(f.abortCtx, cmds)
+		replies, err := f.sendOnce(cmds)
 		f.obs.Request(len(cmds), time.Since(start), err)
 		if err == nil || !unavailable(err) || attempt >= f.cfg.Attempts {
 			return replies, err

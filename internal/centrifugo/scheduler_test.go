@@ -68,11 +68,12 @@ func okReplies(cmds []Command) []Reply {
 	out := make([]Reply, len(cmds))
 	for i, c := range cmds {
 		if c.Channels == nil {
-			out[i] = Reply{Offset: 7, Epoch: "ep"}
+			out[i] = Reply{Kind: ReplyPublished, Offset: 7, Epoch: "ep"}
 			continue
 		}
+		out[i].Kind = ReplyBroadcast
 		for range c.Channels {
-			out[i].PerChannel = append(out[i].PerChannel, Reply{Offset: 1, Epoch: "e"})
+			out[i].PerChannel = append(out[i].PerChannel, Reply{Kind: ReplyPublished, Offset: 1, Epoch: "e"})
 		}
 	}
 	return out
@@ -375,15 +376,47 @@ func TestForwardPerCommandErrors(t *testing.T) {
 	}
 }
 
-func TestForwardReplyCountMismatch(t *testing.T) {
-	s := &fakeSender{reply: func(context.Context, int32, []Command) ([]Reply, error) { return nil, nil }}
-	f := newTestForwarder(t, s, Config{})
-	o := wait(t, submit(t, f, pub("a")))
-	if o.Err == nil || o.Err.Code() != CodeUpstreamRejected {
-		t.Fatalf("outcome %+v: want upstream_rejected for a reply count mismatch", o)
+// TestForwardRepliesThatSayNothing: replies too few, of the wrong kind, or
+// a broadcast's without one response per channel do not say whether
+// Centrifugo applied the commands: the request is sent again (safe with
+// idempotency keys), never taken for success, and fails upstream_unavailable
+// once the attempts are spent.
+func TestForwardRepliesThatSayNothing(t *testing.T) {
+	bc := Command{Channels: []string{"x", "y"}, Data: []byte(`{}`)}
+	tests := []struct {
+		name  string
+		cmd   Command
+		reply func([]Command) []Reply
+	}{
+		{"no replies", pub("a"), func([]Command) []Reply { return nil }},
+		{"an empty reply to a publish", pub("a"), func([]Command) []Reply { return []Reply{{}} }},
+		{"a publish reply to a broadcast", bc, func([]Command) []Reply { return []Reply{{Kind: ReplyPublished}} }},
+		{"a broadcast without responses", bc, func([]Command) []Reply { return []Reply{{Kind: ReplyBroadcast}} }},
+		{"a broadcast response without a result", bc, func([]Command) []Reply {
+			return []Reply{{Kind: ReplyBroadcast, PerChannel: []Reply{{Kind: ReplyPublished}, {}}}}
+		}},
 	}
-	if got := s.calls.Load(); got != 1 {
-		t.Errorf("requests %d, want 1", got)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &fakeSender{reply: func(_ context.Context, n int32, cmds []Command) ([]Reply, error) {
+				if n == 1 {
+					return tc.reply(cmds), nil
+				}
+				return okReplies(cmds), nil
+			}}
+			f := newTestForwarder(t, s, Config{Attempts: 3, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+			if o := wait(t, submit(t, f, tc.cmd)); o.Err != nil {
+				t.Errorf("outcome %v, want success on the second attempt", o.Err)
+			}
+			if got := s.calls.Load(); got != 2 {
+				t.Errorf("requests %d, want 2 (the first reply said nothing)", got)
+			}
+		})
+	}
+	s := &fakeSender{reply: func(context.Context, int32, []Command) ([]Reply, error) { return nil, nil }}
+	f := newTestForwarder(t, s, Config{Attempts: 2, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+	if o := wait(t, submit(t, f, pub("a"))); o.Err == nil || o.Err.Code() != CodeUpstreamUnavailable {
+		t.Errorf("outcome %+v after the attempts: want upstream_unavailable", o)
 	}
 }
 

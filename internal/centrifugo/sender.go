@@ -24,10 +24,27 @@ type Sender interface {
 // of the command, in order.
 type Reply struct {
 	Err        *ReplyError
+	Kind       ReplyKind // what Centrifugo answered, when Err is nil
 	Offset     uint64
 	Epoch      string
 	PerChannel []Reply
 }
+
+// ReplyKind is what a reply says was done. A reply whose kind does not
+// match its command (or a broadcast reply without one response per
+// channel) says nothing of what happened: the Forwarder sends the request
+// again rather than take it for success.
+type ReplyKind uint8
+
+const (
+	// ReplyUnknown: the reply names no result.
+	ReplyUnknown ReplyKind = iota
+	// ReplyPublished: a publication was made (a publish's result, or one
+	// channel's result within a broadcast).
+	ReplyPublished
+	// ReplyBroadcast: a broadcast's responses, in PerChannel.
+	ReplyBroadcast
+)
 
 // ReplyError is Centrifugo's error for one command (or one channel of a
 // broadcast). Code 0 means the sender could not read the command's result.
