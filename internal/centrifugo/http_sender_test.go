@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -406,5 +408,31 @@ func BenchmarkSender(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(cmds)), "ns/cmd")
 		})
+	}
+}
+
+// TestHTTPSenderReusesConnectionAfterError: an error response's body is
+// drained, so the next request goes over the same connection.
+func TestHTTPSenderReusesConnectionAfterError(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, strings.Repeat("busy ", 2000)) // 10 KB, past the 512 bytes kept for the error
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	s := NewHTTPSender(srv.URL, "k", srv.Client())
+	for range 3 {
+		if _, err := s.Send(context.Background(), []Command{pub("a")}); err == nil {
+			t.Fatal("Send: want an error for status 503")
+		}
+	}
+	if got := conns.Load(); got != 1 {
+		t.Errorf("got %d connections for 3 requests, want 1 (the error body must be drained)", got)
 	}
 }
