@@ -102,6 +102,7 @@ type compareResults struct {
 	jsState     jsState
 	cfState     jsState // Centrifugo's consumer and its stream
 	strays      int
+	lateDups    int // duplicates that arrived after their scenario was counted
 	disconnects []string
 	exited      bool
 	wall        time.Duration
@@ -254,7 +255,7 @@ func (b *bench) compareFinalState(ctx context.Context, res *compareResults) {
 	res.exited = b.bridge.Exited() || b.jsBridge.Exited()
 	res.jsState = b.js.state(ctx)
 	res.cfState = b.js.streamState(ctx, cfStream, cfConsumer, "")
-	res.strays, res.disconnects = b.sub.problems()
+	res.strays, res.lateDups, res.disconnects = b.sub.problems()
 }
 
 // rowBridge is the bridge process a row goes through, nil for none.

@@ -159,6 +159,9 @@ func (r *compareResults) problems() []string {
 	if r.strays > 0 {
 		out = append(out, fmt.Sprintf("%d publications arrived after their scenario's drain timeout or were unreadable", r.strays))
 	}
+	if r.lateDups > 0 {
+		out = append(out, fmt.Sprintf("%d duplicates arrived after their scenario was counted (more than %s after its last event)", r.lateDups, lateCopyWait))
+	}
 	if r.exited {
 		out = append(out, "a bridge process exited during the run")
 	}
