@@ -19,6 +19,7 @@ type rowKind int
 const (
 	kindDirectSingle    rowKind = iota // one gocent Publish (HTTP request) per event
 	kindDirectPipe                     // gocent Pipe, perRequest publishes per request
+	kindDirectOrdered                  // gocent Pipe, one request in flight, the next one encoded meanwhile
 	kindBridgeCore                     // NATS requests with receipts, through the core bridge
 	kindBridgeJetStream                // JetStream async publishes, drained by the jetstream bridge
 	kindConsumer                       // ready payloads on a stream, drained by Centrifugo's consumer
@@ -31,7 +32,7 @@ type row struct {
 	label      string // in the table
 	kind       rowKind
 	publishers int
-	perRequest int // kindDirectPipe: publishes per request
+	perRequest int // kindDirectPipe, kindDirectOrdered: publishes per request
 	channels   []string
 	messages   int // per throughput scenario
 	latency    bool
@@ -80,7 +81,7 @@ func (b *bench) allRows() []*row {
 			publishers: c.singlePubs, channels: one, messages: c.single, latency: true, latWorkers: c.singlePubs},
 		{name: rowDirectBatch, label: fmt.Sprintf("direct-batch, %d publishers × %d per request", c.publishers, c.pipe), kind: kindDirectPipe,
 			publishers: c.publishers, perRequest: c.pipe, channels: one, messages: c.messages, warmUp: true},
-		{name: rowOrdered, label: fmt.Sprintf("direct-ordered, 1 publisher × %d per request", c.orderedPipe), kind: kindDirectPipe,
+		{name: rowOrdered, label: fmt.Sprintf("direct-ordered, 1 publisher × %d per request", c.orderedPipe), kind: kindDirectOrdered,
 			publishers: 1, perRequest: c.orderedPipe, channels: one, messages: c.messages},
 		{name: rowCore1, label: fmt.Sprintf("bridge-core, %d producers, 1 channel", c.publishers), kind: kindBridgeCore,
 			publishers: c.publishers, channels: one, messages: c.messages, latency: true, warmUp: true},
@@ -323,6 +324,8 @@ func (b *bench) sendRange(ctx context.Context, r *row, i int, pl directPayload, 
 		}
 	case kindDirectPipe:
 		directPipe(ctx, b.api, pl, run, lo, hi, r.perRequest, errs, slowest)
+	case kindDirectOrdered:
+		orderedPipe(ctx, b.orderedAPI, pl, run, lo, hi, r.perRequest, errs, slowest)
 	case kindBridgeCore:
 		buf := make([]byte, 0, 128)
 		for seq := lo; seq < hi; seq++ {

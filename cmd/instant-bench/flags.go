@@ -59,7 +59,8 @@ const usage = `instant-bench: measure Instant's bridge against a real Centrifugo
 subscriber and events, every way to get events to it: direct-single (one
 HTTP publish per event, 1 and -single-publishers publishers), direct-batch
 (gocent Pipe, -pipe per request, -publishers publishers), direct-ordered (1
-publisher, -ordered-pipe per request, one request at a time), bridge-core
+publisher, -ordered-pipe per request, one request in flight at a time, the
+next one encoded meanwhile), bridge-core
 (NATS requests with receipts, -publishers producers, on 1 channel and on
 -spread channels), bridge-jetstream (JetStream async publishes, acks awaited,
 drained by a bridge in jetstream mode with its defaults) and
