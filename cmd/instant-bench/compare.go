@@ -97,6 +97,7 @@ func (b *bench) allRows() []*row {
 // compareResults are the measurements of a compare run.
 type compareResults struct {
 	rows        []*row
+	hotPath     *hotPathReport // nil when skipped
 	warmup      []*scenario
 	bridgeHWM   int64 // core bridge, largest of its scenarios' peaks
 	jsHWM       int64 // jetstream bridge
@@ -383,8 +384,17 @@ func (b *bench) rowLatency(ctx context.Context, r *row, name string, run int, d 
 	return nil, fmt.Errorf("row %s has no latency scenario", r.name)
 }
 
-// compare is the compare mode: set up, run, report.
+// compare is the compare mode: the hot-path benchmark on the idle
+// machine, then set up, run, report.
 func (b *bench) compare(ctx context.Context) error {
+	root, err := stack.ModuleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	hp, err := b.hotPath(ctx, root)
+	if err != nil {
+		return err
+	}
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -392,6 +402,7 @@ func (b *bench) compare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	res.hotPath = hp
 	rep, err := b.reportCompare(res)
 	if err != nil {
 		return err
