@@ -35,8 +35,10 @@ bench: centrifugo ## hot-path micro-benchmarks and the end-to-end throughput ben
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/envelope/ ./pkg/acl/ ./internal/bridge/
 	$(GO) run ./cmd/instant-bench
 
-fuzz: ## fuzz the envelope decoder for a minute
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./pkg/envelope/
+fuzz: ## fuzz the envelope decoder for a minute, the Centrifugo batch body and reply for 10s each
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 60s ./pkg/envelope/
+	$(GO) test -run '^$$' -fuzz '^FuzzBatchBody$$' -fuzztime 10s ./internal/centrifugo/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBatchReply$$' -fuzztime 10s ./internal/centrifugo/
 
 build: ## build the binaries into ./bin
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...

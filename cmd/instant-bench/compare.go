@@ -19,6 +19,7 @@ type rowKind int
 const (
 	kindDirectSingle    rowKind = iota // one gocent Publish (HTTP request) per event
 	kindDirectPipe                     // gocent Pipe, perRequest publishes per request
+	kindDirectOrdered                  // gocent Pipe, one request in flight, the next one encoded meanwhile
 	kindBridgeCore                     // NATS requests with receipts, through the core bridge
 	kindBridgeJetStream                // JetStream async publishes, drained by the jetstream bridge
 	kindConsumer                       // ready payloads on a stream, drained by Centrifugo's consumer
@@ -31,7 +32,7 @@ type row struct {
 	label      string // in the table
 	kind       rowKind
 	publishers int
-	perRequest int // kindDirectPipe: publishes per request
+	perRequest int // kindDirectPipe, kindDirectOrdered: publishes per request
 	channels   []string
 	messages   int // per throughput scenario
 	latency    bool
@@ -80,7 +81,7 @@ func (b *bench) allRows() []*row {
 			publishers: c.singlePubs, channels: one, messages: c.single, latency: true, latWorkers: c.singlePubs},
 		{name: rowDirectBatch, label: fmt.Sprintf("direct-batch, %d publishers × %d per request", c.publishers, c.pipe), kind: kindDirectPipe,
 			publishers: c.publishers, perRequest: c.pipe, channels: one, messages: c.messages, warmUp: true},
-		{name: rowOrdered, label: fmt.Sprintf("direct-ordered, 1 publisher × %d per request", c.orderedPipe), kind: kindDirectPipe,
+		{name: rowOrdered, label: fmt.Sprintf("direct-ordered, 1 publisher × %d per request", c.orderedPipe), kind: kindDirectOrdered,
 			publishers: 1, perRequest: c.orderedPipe, channels: one, messages: c.messages},
 		{name: rowCore1, label: fmt.Sprintf("bridge-core, %d producers, 1 channel", c.publishers), kind: kindBridgeCore,
 			publishers: c.publishers, channels: one, messages: c.messages, latency: true, warmUp: true},
@@ -96,12 +97,14 @@ func (b *bench) allRows() []*row {
 // compareResults are the measurements of a compare run.
 type compareResults struct {
 	rows        []*row
+	hotPath     *hotPathReport // nil when skipped
 	warmup      []*scenario
 	bridgeHWM   int64 // core bridge, largest of its scenarios' peaks
 	jsHWM       int64 // jetstream bridge
 	jsState     jsState
 	cfState     jsState // Centrifugo's consumer and its stream
 	strays      int
+	lateDups    int // duplicates that arrived after their scenario was counted
 	disconnects []string
 	exited      bool
 	wall        time.Duration
@@ -254,7 +257,7 @@ func (b *bench) compareFinalState(ctx context.Context, res *compareResults) {
 	res.exited = b.bridge.Exited() || b.jsBridge.Exited()
 	res.jsState = b.js.state(ctx)
 	res.cfState = b.js.streamState(ctx, cfStream, cfConsumer, "")
-	res.strays, res.disconnects = b.sub.problems()
+	res.strays, res.lateDups, res.disconnects = b.sub.problems()
 }
 
 // rowBridge is the bridge process a row goes through, nil for none.
@@ -322,6 +325,8 @@ func (b *bench) sendRange(ctx context.Context, r *row, i int, pl directPayload, 
 		}
 	case kindDirectPipe:
 		directPipe(ctx, b.api, pl, run, lo, hi, r.perRequest, errs, slowest)
+	case kindDirectOrdered:
+		orderedPipe(ctx, b.orderedAPI, pl, run, lo, hi, r.perRequest, errs, slowest)
 	case kindBridgeCore:
 		buf := make([]byte, 0, 128)
 		for seq := lo; seq < hi; seq++ {
@@ -379,8 +384,17 @@ func (b *bench) rowLatency(ctx context.Context, r *row, name string, run int, d 
 	return nil, fmt.Errorf("row %s has no latency scenario", r.name)
 }
 
-// compare is the compare mode: set up, run, report.
+// compare is the compare mode: the hot-path benchmark on the idle
+// machine, then set up, run, report.
 func (b *bench) compare(ctx context.Context) error {
+	root, err := stack.ModuleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	hp, err := b.hotPath(ctx, root)
+	if err != nil {
+		return err
+	}
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -388,6 +402,7 @@ func (b *bench) compare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	res.hotPath = hp
 	rep, err := b.reportCompare(res)
 	if err != nil {
 		return err

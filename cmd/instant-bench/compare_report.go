@@ -16,6 +16,7 @@ type compareReport struct {
 	Machine  map[string]any `json:"machine"`
 	Settings map[string]any `json:"settings"`
 	Rows     []rowSummary   `json:"rows"`
+	HotPath  *hotPathReport `json:"hot_path,omitempty"`
 	Targets  []target       `json:"targets"`
 	Problems []string       `json:"problems"`
 }
@@ -38,8 +39,8 @@ func (b *bench) reportCompare(res *compareResults) (compareReport, error) {
 			"go": info.goVersion, "centrifugo": info.centrifugo, "commit": info.commit},
 		Settings: map[string]any{"rounds": c.rounds, "messages": c.messages, "single_messages": c.single, "publishers": c.publishers,
 			"inflight": c.inflight, "pipe": c.pipe, "ordered_pipe": c.orderedPipe, "spread": c.spread, "rate": c.rate,
-			"latency_seconds_per_row": c.duration.Seconds(), "protocol": c.protocol, "bridge_env": c.bridgeEnv, "smoke": c.smoke},
-		Rows: rows, Targets: b.targets(rows, res), Problems: res.problems(),
+			"latency_seconds_per_row": c.duration.Seconds(), "protocol": c.protocol, "bridge_env": c.bridgeEnv, "smoke": c.smoke, "hot_path_count": c.hotPathCount},
+		Rows: rows, HotPath: res.hotPath, Targets: b.targets(rows, res), Problems: res.problems(),
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(b.out, format+"\n", args...) }
 	p("## instant-bench: the comparison")
@@ -58,6 +59,7 @@ func (b *bench) reportCompare(res *compareResults) (compareReport, error) {
 		p("| %s | %s | %s | %s |", t.Figure, t.Want, t.Measured, t.metText())
 	}
 	p("")
+	reportHotPath(p, res.hotPath)
 	reportRowCosts(p, rows)
 	if len(rep.Problems) > 0 {
 		p("### Problems")
@@ -158,6 +160,9 @@ func (r *compareResults) problems() []string {
 	}
 	if r.strays > 0 {
 		out = append(out, fmt.Sprintf("%d publications arrived after their scenario's drain timeout or were unreadable", r.strays))
+	}
+	if r.lateDups > 0 {
+		out = append(out, fmt.Sprintf("%d duplicates arrived after their scenario was counted (more than %s after its last event)", r.lateDups, lateCopyWait))
 	}
 	if r.exited {
 		out = append(out, "a bridge process exited during the run")

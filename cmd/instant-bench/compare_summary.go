@@ -174,9 +174,13 @@ func (b *bench) targets(rows []rowSummary, res *compareResults) []target {
 			order += r.OutOfOrder
 		}
 	}
+	dups += res.lateDups // not in any row: they came after their scenario was counted
 	okOnce := lost == 0 && dups == 0 && order == 0
 	ts = append(ts, target{"exactly once (every row)", "0 lost, 0 duplicates, 0 out of order on bridge paths", float64(lost + dups + order),
 		fmt.Sprintf("%d lost, %d duplicates, %d out of order", lost, dups, order), &okOnce})
+	if res.hotPath != nil {
+		ts = append(ts, hotPathTarget(res.hotPath))
+	}
 	return ts
 }
 

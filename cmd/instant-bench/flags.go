@@ -43,6 +43,7 @@ type config struct {
 	floodModes   []string
 	floodFlagSet bool     // -flood was given
 	rows         []string // compare: only these rows (development); all when empty
+	hotPathCount int      // compare: -count of the hot-path Go benchmark; 0 skips it
 }
 
 // The modes of a run.
@@ -59,14 +60,18 @@ const usage = `instant-bench: measure Instant's bridge against a real Centrifugo
 subscriber and events, every way to get events to it: direct-single (one
 HTTP publish per event, 1 and -single-publishers publishers), direct-batch
 (gocent Pipe, -pipe per request, -publishers publishers), direct-ordered (1
-publisher, -ordered-pipe per request, one request at a time), bridge-core
+publisher, -ordered-pipe per request, one request in flight at a time, the
+next one encoded meanwhile), bridge-core
 (NATS requests with receipts, -publishers producers, on 1 channel and on
 -spread channels), bridge-jetstream (JetStream async publishes, acks awaited,
 drained by a bridge in jetstream mode with its defaults) and
 centrifugo-consumer (the ready payloads on a stream of their own, drained by
 Centrifugo's nats_jetstream consumer in publication data mode). Every round
 runs each row's throughput scenario, then its latency scenario at -rate.
-Prints a Markdown table and writes -json. -smoke: a few seconds of load.
+Before the comparison starts its processes, the hot-path Go benchmark (go
+test -bench HotPath -count -hot-path-count ./internal/bridge/) runs.
+Prints a Markdown table and writes -json. -smoke: a few seconds of load,
+no hot-path benchmark.
 
 -mode flood (or -flood): the bridge with its default settings, in each
 payload mode, under a flood of the largest valid envelopes (64 KiB, 100
@@ -138,6 +143,7 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	fs.IntVar(&c.single, "single-messages", 10000, "compare: messages of each direct-single row (one HTTP request each)")
 	fs.IntVar(&c.singlePubs, "single-publishers", 16, "compare: publishers of the concurrent direct-single row (the other has 1)")
 	fs.IntVar(&c.orderedPipe, "ordered-pipe", 2000, "compare: publish commands per direct-ordered request (the bridge's INSTANT_BATCH_MAX)")
+	fs.IntVar(&c.hotPathCount, "hot-path-count", 3, "compare: runs (go test -count) of the hot-path benchmark (go test -bench HotPath ./internal/bridge/), run before the comparison starts its processes; 0 skips it (the default with -smoke)")
 	fs.DurationVar(&c.floodFor, "flood-duration", 20*time.Second, "flood: how long to flood the bridge in each payload mode")
 	fs.IntVar(&c.floodFlight, "flood-inflight", 32, "flood: requests in flight per producer (-publishers producers)")
 	fs.Func("rows", "compare: run only these comma-separated rows, e.g. bridge-jetstream,centrifugo-consumer (for development; figures of missing rows are 0)", func(s string) error {
@@ -184,7 +190,7 @@ func (c *config) applyMode(fs *flag.FlagSet) {
 		name string
 		dst  *int
 		v    int
-	}{{"messages", &c.messages, 4000}, {"single-messages", &c.single, 500}, {"rounds", &c.rounds, 1}, {"warmup", &c.warmup, 200}}
+	}{{"messages", &c.messages, 4000}, {"single-messages", &c.single, 500}, {"rounds", &c.rounds, 1}, {"warmup", &c.warmup, 200}, {"hot-path-count", &c.hotPathCount, 0}}
 	for _, s := range small {
 		if !set[s.name] {
 			*s.dst = s.v
@@ -207,8 +213,8 @@ func (c config) validate() error {
 			return fmt.Errorf("%s=%d: must be positive", p.name, p.v)
 		}
 	}
-	if c.warmup < 0 {
-		return fmt.Errorf("-warmup=%d: must not be negative", c.warmup)
+	if c.warmup < 0 || c.hotPathCount < 0 {
+		return fmt.Errorf("-warmup=%d, -hot-path-count=%d: must not be negative", c.warmup, c.hotPathCount)
 	}
 	if c.duration <= 0 || c.drainTimeout <= 0 {
 		return fmt.Errorf("-duration and -drain-timeout must be positive durations such as 10s")

@@ -62,6 +62,18 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
+func TestHotPathCountFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{{nil, 3}, {[]string{"-smoke"}, 0}, {[]string{"-smoke", "-hot-path-count", "1"}, 1}} {
+		c, err := parseFlags(tc.args, &bytes.Buffer{})
+		if err != nil || c.hotPathCount != tc.want {
+			t.Errorf("%q: hot-path count %d, error %v; want %d", tc.args, c.hotPathCount, err, tc.want)
+		}
+	}
+}
+
 func TestModeFlags(t *testing.T) {
 	tests := []struct {
 		name string

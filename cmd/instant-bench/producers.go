@@ -123,14 +123,19 @@ func directPipe(ctx context.Context, api *gocent.Client, pl directPayload, run, 
 		start := time.Now()
 		replies, err := api.SendPipe(ctx, p)
 		slowest.observe(time.Since(start))
-		if err != nil {
-			errs.add("direct pipe request: " + err.Error())
-			continue
-		}
-		for _, r := range replies {
-			if r.Error != nil {
-				errs.add(fmt.Sprintf("centrifugo error %d %s", r.Error.Code, r.Error.Message))
-			}
+		countPipeReplies(replies, err, errs)
+	}
+}
+
+// countPipeReplies counts a failed Pipe request, or its failed commands.
+func countPipeReplies(replies []gocent.Reply, err error, errs *errorCounts) {
+	if err != nil {
+		errs.add("direct pipe request: " + err.Error())
+		return
+	}
+	for _, r := range replies {
+		if r.Error != nil {
+			errs.add(fmt.Sprintf("centrifugo error %d %s", r.Error.Code, r.Error.Message))
 		}
 	}
 }

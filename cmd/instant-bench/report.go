@@ -235,7 +235,7 @@ func (b *bench) reportTargets(p func(string, ...any), r *results) {
 	p("| bridge adds ≤ %s ms to p99 at %s/s | %+.2f ms (p99 %s vs %s ms) | %s |", ms(targetP99Delta), thousands(float64(c.rate)), float64(r.p99Delta())/float64(time.Millisecond),
 		ms(bl.pct(0.99)), ms(dl.pct(0.99)), yes(r.p99Delta() <= targetP99Delta))
 	p("| bridge peak RSS < 64 MiB | %s VmHWM (VmRSS at end %s) | %s |", mib(r.bridgeMem.HWM), mib(r.bridgeMem.RSS), yes(r.bridgeMem.HWM < targetRSS))
-	lost, dups, errs := 0, 0, 0
+	lost, dups, errs := 0, r.lateDups, 0
 	for _, s := range r.all() {
 		lost += s.lost()
 		dups += s.dups
@@ -298,6 +298,9 @@ func reportProblems(p func(string, ...any), r *results) {
 	}
 	if r.strays > 0 {
 		notes = append(notes, fmt.Sprintf("%d publications arrived after their scenario's drain timeout or were unreadable", r.strays))
+	}
+	if r.lateDups > 0 {
+		notes = append(notes, fmt.Sprintf("%d duplicates arrived after their scenario was counted (more than %s after its last event)", r.lateDups, lateCopyWait))
 	}
 	counts := map[string]int{}
 	var order []string

@@ -129,7 +129,7 @@ type results struct {
 	bridgeMem            stack.ProcMem
 	jsMem                stack.ProcMem // the jetstream bridge's
 	jsState              jsState       // stream and consumer after the run
-	strays               int
+	strays, lateDups     int
 	disconnects          []string
 	bridgeExited         bool
 	wall                 time.Duration
@@ -286,13 +286,13 @@ func (b *bench) step(ctx context.Context, res *results, name string, f func() (*
 		return nil, fmt.Errorf("jetstream bridge exited before %s:\n%s", name, b.jsBridge.LogTail(4000))
 	}
 	b.logf("%s", name)
-	_, before := b.sub.problems()
+	_, _, before := b.sub.problems()
 	s, err := f()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	b.logf("  %d sent, %d delivered, %.0f msg/s, p50 %v p99 %v", s.sent, s.delivered, s.rate(), s.pct(0.5).Round(10*time.Microsecond), s.pct(0.99).Round(10*time.Microsecond))
-	if _, after := b.sub.problems(); len(after) > len(before) {
+	if _, _, after := b.sub.problems(); len(after) > len(before) {
 		b.logf("  subscriber disconnected: %v", after[len(before):])
 	}
 	// Let the last scenario's garbage and sockets settle.
@@ -363,7 +363,7 @@ func (b *bench) readFinalState(ctx context.Context, res *results) error {
 			res.bridgeMem.HWM = max(res.bridgeMem.HWM, s.bridgeHWM)
 		}
 	}
-	res.strays, res.disconnects = b.sub.problems()
+	res.strays, res.lateDups, res.disconnects = b.sub.problems()
 	return nil
 }
 
@@ -397,7 +397,7 @@ func (b *bench) measure(ctx context.Context, s *scenario, bp *stack.Bridge, run,
 	if err != nil {
 		return err
 	}
-	got, err := b.sub.wait(ctx, run, t, b.cfg.drainTimeout)
+	got, err := b.sub.wait(ctx, t, b.cfg.drainTimeout)
 	if err != nil {
 		return err
 	}

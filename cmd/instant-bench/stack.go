@@ -35,7 +35,10 @@ type bench struct {
 	jsBridge *stack.Bridge // -jetstream: the bridge in jetstream mode
 	sub      *subscriber
 	api      *gocent.Client // direct publishes
-	info     machineInfo
+	// orderedAPI is api for direct-ordered: its transport (inTurn) holds
+	// the next request until the current one is answered.
+	orderedAPI *gocent.Client
+	info       machineInfo
 
 	closers []func() // run in reverse order by close
 }
@@ -144,13 +147,10 @@ func (b *bench) startCentrifugo(ctx context.Context) error {
 	b.cf, b.cfPID = cf, cf.PID()
 	b.closers = append(b.closers, func() { _ = cf.Stop() })
 	b.info.centrifugo = centrifugoVersion(ctx, b.cfg.centrifugo)
-	b.api = gocent.New(gocent.Config{
-		Addr: cf.APIURL(),
-		Key:  b.apiKey,
-		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
-		}},
-	})
+	transport := &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}
+	b.api = gocent.New(gocent.Config{Addr: cf.APIURL(), Key: b.apiKey, HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: transport}})
+	b.orderedAPI = gocent.New(gocent.Config{Addr: cf.APIURL(), Key: b.apiKey,
+		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: &inTurn{next: transport}}})
 	return nil
 }
 

@@ -51,6 +51,7 @@ type tally struct {
 	last     time.Time
 	lat      []time.Duration
 	done     chan struct{} // closed when every seq arrived
+	retired  bool          // its scenario was counted: later copies are counted as late
 
 	// Order check: seqs [0, total) are split into producers equal ranges,
 	// one per producer, each sent in increasing order, round-robin over
@@ -77,14 +78,23 @@ func (t *tally) producerOf(seq int64) int {
 	return int(i)
 }
 
+// lateCopyWait is how long a scenario waits, after its last event's first
+// copy, for copies that arrive late (a retried request, a redelivery), so
+// they count as the scenario's duplicates.
+const lateCopyWait = 400 * time.Millisecond
+
 // subscriber is one websocket client (centrifuge-go) on the benchmark channel.
 type subscriber struct {
 	client *centrifuge.Client
+	linger time.Duration // lateCopyWait
 
-	mu          sync.Mutex
-	runs        map[int]*tally
-	strays      int // publications of no registered run, or unparsable
-	disconnects []string
+	mu   sync.Mutex
+	runs map[int]*tally // every run, counted ones retired
+	// After a run was counted: strays are first copies (past the drain
+	// timeout) and unreadable publications or those of no run; lateDups
+	// are copies of events the run already had.
+	strays, lateDups int
+	disconnects      []string
 }
 
 func connectSubscriber(ctx context.Context, wsURL, protocol string, channels []string, signer *tokens.Signer) (*subscriber, error) {
@@ -92,7 +102,7 @@ func connectSubscriber(ctx context.Context, wsURL, protocol string, channels []s
 	if err != nil {
 		return nil, err
 	}
-	s := &subscriber{runs: map[int]*tally{}}
+	s := &subscriber{runs: map[int]*tally{}, linger: lateCopyWait}
 	ccfg := centrifuge.Config{Token: conn, Name: "instant-bench"}
 	if protocol == "protobuf" {
 		s.client = centrifuge.NewProtobufClient(wsURL, ccfg)
@@ -188,11 +198,19 @@ func (s *subscriber) onPublication(e centrifuge.PublicationEvent) {
 		return
 	}
 	w, bit := seq/64, uint64(1)<<(seq%64)
-	if t.seen[w]&bit != 0 {
+	seen := t.seen[w]&bit != 0
+	t.seen[w] |= bit
+	switch {
+	case seen && t.retired:
+		s.lateDups++
+		return
+	case seen:
 		t.dups++
 		return
+	case t.retired:
+		s.strays++
+		return
 	}
-	t.seen[w] |= bit
 	if len(t.lastSeq) > 0 {
 		i := t.producerOf(seq)*t.channels + int(seq%int64(t.channels))
 		if seq < t.lastSeq[i] {
@@ -229,9 +247,11 @@ func (s *subscriber) expect(run, total, producers, channels int) *tally {
 	return t
 }
 
-// wait waits until every message of t arrived, or d passed, and returns a
-// copy of the tally (the run is then unregistered: late arrivals are strays).
-func (s *subscriber) wait(ctx context.Context, run int, t *tally, d time.Duration) (tally, error) {
+// wait waits until every message of t arrived, or d passed, then s.linger
+// more for late copies (counted as t's duplicates), and returns a copy of
+// the tally. The run is then retired: copies that arrive later still are
+// counted by problems.
+func (s *subscriber) wait(ctx context.Context, t *tally, d time.Duration) (tally, error) {
 	var err error
 	select {
 	case <-t.done:
@@ -239,14 +259,25 @@ func (s *subscriber) wait(ctx context.Context, run int, t *tally, d time.Duratio
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	if err == nil {
+		select {
+		case <-time.After(s.linger):
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.runs, run)
-	return *t, err
+	t.retired = true
+	got := *t
+	t.lat = nil // the copy's; the retired tally keeps only what counts copies
+	return got, err
 }
 
-func (s *subscriber) problems() (strays int, disconnects []string) {
+// problems are the publications no scenario counted: strays and late
+// duplicates (see subscriber), and the lost connections.
+func (s *subscriber) problems() (strays, lateDups int, disconnects []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.strays, append([]string(nil), s.disconnects...)
+	return s.strays, s.lateDups, append([]string(nil), s.disconnects...)
 }

@@ -110,6 +110,7 @@ func (s *HTTPSender) post(ctx context.Context, url string, body *pooledBuf) (*ht
 	}
 	if resp.StatusCode != http.StatusOK {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // drained, the connection can be reused
 		_ = resp.Body.Close()
 		return nil, &RequestError{
 			Unavailable: unavailableStatus(resp.StatusCode),

@@ -8,13 +8,17 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/instant-go/instant/pkg/envelope"
 )
 
 // roundTripper answers every request in memory with reply(body).
@@ -143,54 +147,45 @@ func checkSameAsGocent(t testing.TB, cmds []Command) {
 	}
 }
 
-var sampleData = []string{`{}`, `null`, `"s"`, `1.5e3`, `[1,"<&>",{"a":null}]`, `{"id":"x","payload":{"n":12345678901234567890,"s":"\u2028\"q\""}}`, "{ \"spaced\" : [ 1 , 2 ] }"}
+var modes = []envelope.Mode{envelope.ModeObject, envelope.ModeDjango}
 
-// randString mixes ASCII, escapes, multi-byte runes, U+2028 and invalid UTF-8.
-func randString(r *rand.Rand) string {
-	parts := []string{"a", "chat:room", "\"", "\\", "\n", "\x00", "\x1f", "\x7f", "é", "日本", "\u2028", "\u2029", "\xff", "\xe2\x80", "<>&", "😀", " "}
-	var b strings.Builder
-	for range r.IntN(8) {
-		b.WriteString(parts[r.IntN(len(parts))])
-	}
-	return b.String()
-}
-
-func randCommands(r *rand.Rand) []Command {
-	cmds := make([]Command, 1+r.IntN(6))
-	for i := range cmds {
-		c := &cmds[i]
-		c.Data = []byte(sampleData[r.IntN(len(sampleData))])
-		if r.IntN(3) == 0 {
-			c.Channels = make([]string, 1+r.IntN(3))
-			for j := range c.Channels {
-				c.Channels[j] = randString(r)
-			}
-		} else {
-			c.Channel = randString(r)
-		}
-		if r.IntN(2) == 0 {
-			c.IdempotencyKey = randString(r)
-		}
-	}
-	return cmds
-}
-
+// TestBatchBodyMatchesGocent: for random envelopes, encoded by
+// envelope.AppendPayload in each payload mode as the bridge does, the batch
+// body decodes to the commands gocent's Pipe sends.
 func TestBatchBodyMatchesGocent(t *testing.T) {
-	for seed := range uint64(300) {
-		checkSameAsGocent(t, randCommands(rand.New(rand.NewPCG(seed, 1))))
+	for _, mode := range modes {
+		for seed := range uint64(500) {
+			checkSameAsGocent(t, randCommands(t, rand.New(rand.NewPCG(seed, uint64(mode))), mode))
+		}
 	}
 }
 
+// FuzzBatchBody is TestBatchBodyMatchesGocent with the fuzzer choosing the
+// seed of the random envelopes and one envelope's channel, message, data
+// (when envelope.Decode takes it) and id.
 func FuzzBatchBody(f *testing.F) {
-	f.Add("chat:room", "b", "id-1", uint8(0))
-	f.Add("a\"\\\n\x00", "\xff\u2028", "", uint8(5))
-	f.Fuzz(func(t *testing.T, ch1, ch2, key string, data uint8) {
-		d := []byte(sampleData[int(data)%len(sampleData)])
-		checkSameAsGocent(t, []Command{
-			{Channel: ch1, Data: d, IdempotencyKey: key},
-			{Channels: []string{ch1, ch2}, Data: d, IdempotencyKey: key},
-			{Channel: ch2, Data: d},
-		})
+	f.Add(uint64(1), false, "chat:room", "hi <b>&</b>", `{"a":[1,2,{"b":null}]}`, "id-1")
+	f.Add(uint64(2), true, "a\"\\\n\x00\xff", "\u2028é😀", `{ "k\u00e9" : "\ud83d\ude00", "n": 1e400 }`, "\xe2\x80")
+	f.Fuzz(func(t *testing.T, seed uint64, django bool, channel, message, data, id string) {
+		r := rand.New(rand.NewPCG(seed, 0))
+		mode := modes[0]
+		if django {
+			mode = modes[1]
+		}
+		env := randEnvelope(t, r)
+		switch {
+		case channel == "":
+		case env.Channels != nil:
+			env.Channels[0] = channel
+		default:
+			env.Channel = channel
+		}
+		env.HasMessage, env.Message = true, message
+		if d, ok := decodedData([]byte(data)); ok {
+			env.Data = d
+		}
+		cmds := envelopeCommands(&env, mode, id, time.UnixMilli(int64(seed>>22)))
+		checkSameAsGocent(t, append(cmds, randCommands(t, r, mode)...))
 	})
 }
 
@@ -408,5 +403,31 @@ func BenchmarkSender(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(cmds)), "ns/cmd")
 		})
+	}
+}
+
+// TestHTTPSenderReusesConnectionAfterError: an error response's body is
+// drained, so the next request goes over the same connection.
+func TestHTTPSenderReusesConnectionAfterError(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, strings.Repeat("busy ", 2000)) // 10 KB, past the 512 bytes kept for the error
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	s := NewHTTPSender(srv.URL, "k", srv.Client())
+	for range 3 {
+		if _, err := s.Send(context.Background(), []Command{pub("a")}); err == nil {
+			t.Fatal("Send: want an error for status 503")
+		}
+	}
+	if got := conns.Load(); got != 1 {
+		t.Errorf("got %d connections for 3 requests, want 1 (the error body must be drained)", got)
 	}
 }
