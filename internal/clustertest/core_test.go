@@ -89,7 +89,7 @@ func TestClusterCoreNATSNodeKilled(t *testing.T) {
 	c.retryUnanswered(o)
 	var a account
 	err := stack.Eventually(15*time.Second, func() error {
-		if a = tally(ids, r.snapshot()); len(a.missing) > 0 {
+		if a = tally(ids, r.Snapshot()); len(a.missing) > 0 {
 			return fmt.Errorf("%d envelopes not received", len(a.missing))
 		}
 		return nil
@@ -110,7 +110,7 @@ func (c *cluster) checkLosses(ids []string, r *receiver, o *outcomes) {
 	}
 	var missingOK []string
 	err := stack.Eventually(15*time.Second, func() error {
-		got := r.snapshot()
+		got := r.Snapshot()
 		missingOK = missingOK[:0]
 		for id := range o.ok {
 			if got[id] == 0 {
@@ -125,7 +125,7 @@ func (c *cluster) checkLosses(ids []string, r *receiver, o *outcomes) {
 	if err != nil {
 		c.t.Errorf("%v, e.g. %s", err, head(missingOK, 10))
 	}
-	a := tally(ids, r.snapshot())
+	a := tally(ids, r.Snapshot())
 	c.t.Logf("%d requests: %d ok receipts, %d without an answer; received: %v", len(ids), len(o.ok), len(o.noAnswer), a)
 	for _, id := range a.missing {
 		if o.ok[id] {

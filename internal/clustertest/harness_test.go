@@ -2,7 +2,6 @@ package clustertest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -214,11 +212,7 @@ func makeIDs(prefix string, n int) []string {
 }
 
 // receiver is a websocket subscriber counting the envelope ids it receives.
-type receiver struct {
-	mu     sync.Mutex
-	counts map[string]int
-	total  int
-}
+type receiver = testenv.IDCounter
 
 // subscribe connects a websocket client to cf, subscribes it to the
 // channel, and counts what it receives until the test ends.
@@ -227,51 +221,14 @@ func (c *cluster) subscribe(cf *testenv.Centrifugo) *receiver {
 	conn, sub := c.tokens()
 	s := testenv.Connect(c.t, cf.WebsocketURL(), conn)
 	s.MustSubscribe(channel, sub)
-	r := &receiver{counts: map[string]int{}}
-	stop, finished := make(chan struct{}), make(chan struct{})
-	c.t.Cleanup(func() { close(stop); <-finished })
-	go func() {
-		defer close(finished)
-		for {
-			select {
-			case <-stop:
-				return
-			case p := <-s.Publications():
-				var m struct{ ID string }
-				_ = json.Unmarshal(p.Data, &m)
-				r.mu.Lock()
-				r.counts[m.ID]++
-				r.total++
-				r.mu.Unlock()
-			}
-		}
-	}()
-	return r
+	return testenv.CountIDs(c.t, s)
 }
 
-// distinct is the number of distinct ids received so far.
-func (r *receiver) distinct() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.counts)
-}
-
-// snapshot copies the counts.
-func (r *receiver) snapshot() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]int, len(r.counts))
-	for k, v := range r.counts {
-		out[k] = v
-	}
-	return out
-}
-
-// waitMore waits until the receiver has n more distinct ids than from.
-func (r *receiver) waitMore(t *testing.T, from, n int, d time.Duration) {
+// waitMore waits until r has n more distinct ids than from.
+func waitMore(t *testing.T, r *receiver, from, n int, d time.Duration) {
 	t.Helper()
 	testenv.Eventually(t, d, func() error {
-		if got := r.distinct() - from; got < n {
+		if got := r.Distinct() - from; got < n {
 			return fmt.Errorf("%d new envelopes received, want %d", got, n)
 		}
 		return nil

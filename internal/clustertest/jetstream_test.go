@@ -50,26 +50,26 @@ func TestClusterJetStreamFaults(t *testing.T) {
 	published := make(chan error, 1)
 	go func() { published <- c.publish(ids, 25, 60*time.Millisecond, &stored) }() // about 400/s
 
-	r.waitMore(t, 0, 400, 30*time.Second)
+	waitMore(t, r, 0, 400, 30*time.Second)
 	victim, onVictim := c.leaderWithBridge(bridges)
 	if err := victim.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("killed NATS server %s (stream leader, %s on it) with %d stored, %d received", victim.Name(), onVictim.Name(), stored.Load(), r.distinct())
+	t.Logf("killed NATS server %s (stream leader, %s on it) with %d stored, %d received", victim.Name(), onVictim.Name(), stored.Load(), r.Distinct())
 	c.requireReconnected(onVictim, victim)
-	r.waitMore(t, r.distinct(), 300, 30*time.Second) // still flowing on two servers
+	waitMore(t, r, r.Distinct(), 300, 30*time.Second) // still flowing on two servers
 
 	if err := c.a.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	stoppedAt, before := time.Now(), r.distinct()
+	stoppedAt, before := time.Now(), r.Distinct()
 	testenv.Eventually(t, 30*time.Second, func() error { // through B while A is down, for 3 s
-		if got := r.distinct() - before; got < 300 || time.Since(stoppedAt) < 3*time.Second {
+		if got := r.Distinct() - before; got < 300 || time.Since(stoppedAt) < 3*time.Second {
 			return fmt.Errorf("%d received in %v with Centrifugo A down", got, time.Since(stoppedAt).Round(time.Millisecond))
 		}
 		return nil
 	})
-	t.Logf("Centrifugo A down for %v: %d received meanwhile through B", time.Since(stoppedAt).Round(time.Millisecond), r.distinct()-before)
+	t.Logf("Centrifugo A down for %v: %d received meanwhile through B", time.Since(stoppedAt).Round(time.Millisecond), r.Distinct()-before)
 	if err := c.a.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func (c *cluster) settle(ids []string, r *receiver, d time.Duration) account {
 	c.t.Helper()
 	var a account
 	err := stack.Eventually(d, func() error {
-		a = tally(ids, r.snapshot())
+		a = tally(ids, r.Snapshot())
 		left, err := c.streamMsgs()
 		if err != nil {
 			return err
@@ -184,7 +184,7 @@ func (c *cluster) settle(ids []string, r *receiver, d time.Duration) account {
 	if err != nil {
 		c.t.Error(err)
 	}
-	return tally(ids, r.snapshot())
+	return tally(ids, r.Snapshot())
 }
 
 // publish stores ids through JetStream, chunk at a time every pause, the id

@@ -90,7 +90,7 @@ func TestCentrifugoOutageBeyondRetryBudget(t *testing.T) {
 	}
 	waitReady(t, p, 15*time.Second)
 	r := s.subscribe("$users")
-	if got := r.distinct(); got != 0 {
+	if got := r.Distinct(); got != 0 {
 		t.Fatalf("received %d envelopes before the replay, want 0", got)
 	}
 	out, err = s.runCLI("dlq", "replay", "--code", "upstream_unavailable")
@@ -106,13 +106,13 @@ func TestCentrifugoOutageBeyondRetryBudget(t *testing.T) {
 	if a.duplicates > 0 {
 		t.Errorf("%d duplicate publications after the replay, want each envelope exactly once", a.duplicates)
 	}
-	received := r.count()
+	received := r.Count()
 	out, err = s.runCLI("dlq", "replay", "--code", "upstream_unavailable")
 	if err != nil || strings.TrimSpace(out) != "replayed 0 dead letters" {
 		t.Fatalf("second bridge dlq replay: %v, output %q; want \"replayed 0 dead letters\"", err, out)
 	}
 	time.Sleep(500 * time.Millisecond) // a publication it caused would arrive by now
-	if extra := r.count() - received; extra > 0 {
+	if extra := r.Count() - received; extra > 0 {
 		t.Errorf("%d publications after the second replay, want none", extra)
 	}
 }
@@ -134,7 +134,7 @@ func TestCentrifugoShortOutage(t *testing.T) {
 	up, down := ids[:100], ids[100:]
 	s.mustPublish("$users", up, 0, 0)
 	testenv.Eventually(t, 20*time.Second, func() error { // the first 100 delivered
-		if got := early.distinct(); got < len(up) {
+		if got := early.Distinct(); got < len(up) {
 			return fmt.Errorf("%d of %d", got, len(up))
 		}
 		return nil
@@ -160,7 +160,7 @@ func TestCentrifugoShortOutage(t *testing.T) {
 	// So the bridge is frozen (SIGSTOP) while Centrifugo restarts and a new
 	// subscriber connects, and resumed (SIGCONT) after: it then forwards
 	// with nobody watching missing a thing.
-	early.stopCounting() // it reconnects by itself after the restart: count only what it got before
+	early.Stop() // it reconnects by itself after the restart: count only what it got before
 	signal(t, p, syscall.SIGSTOP)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -179,7 +179,7 @@ func TestCentrifugoShortOutage(t *testing.T) {
 	if len(a.deadLettered) > 0 {
 		t.Errorf("%d envelopes dead-lettered, want none (the outage was inside the retry budget)", len(a.deadLettered))
 	}
-	got := late.snapshot()
+	got := late.Snapshot()
 	for _, id := range down {
 		if got[id] == 0 {
 			t.Errorf("%s, published during the outage, not received after it", id)

@@ -128,7 +128,7 @@ func TestCoreModeSIGTERMDuringBurst(t *testing.T) {
 	}
 	var missing []string
 	err := stack.Eventually(10*time.Second, func() error {
-		got := r.snapshot()
+		got := r.Snapshot()
 		missing = missing[:0]
 		for id := range okIDs {
 			if got[id] == 0 {
@@ -144,7 +144,7 @@ func TestCoreModeSIGTERMDuringBurst(t *testing.T) {
 		t.Errorf("%v, e.g. %v", err, head(missing, 10))
 	}
 	time.Sleep(300 * time.Millisecond) // late publications, if any
-	got := r.snapshot()
+	got := r.Snapshot()
 	var ghost, dups int
 	for id, n := range got {
 		if noResp[id] {

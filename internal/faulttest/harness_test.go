@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -320,16 +319,8 @@ func (s *harness) letters() (map[string][]dlq.Letter, error) {
 	return out, nil
 }
 
-// receiver is a websocket subscriber counting the envelope ids it receives.
-type receiver struct {
-	t   *testing.T
-	sub *testenv.Subscriber
-
-	mu      sync.Mutex
-	counts  map[string]int
-	total   int
-	stopped bool
-}
+// receiver counts the envelope ids a websocket subscriber receives.
+type receiver = testenv.IDCounter
 
 // subscribe connects a websocket client as user "u", subscribes it to
 // channels, and counts what it receives until the test ends.
@@ -339,68 +330,15 @@ func (s *harness) subscribe(channels ...string) *receiver {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	r := &receiver{t: s.t, sub: testenv.Connect(s.t, s.cf.WebsocketURL(), conn), counts: map[string]int{}}
+	sub := testenv.Connect(s.t, s.cf.WebsocketURL(), conn)
 	for _, ch := range channels {
 		tok, _, err := s.signer.Subscription("u", ch, 5*time.Minute)
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		r.sub.MustSubscribe(ch, tok)
+		sub.MustSubscribe(ch, tok)
 	}
-	stop := make(chan struct{})
-	finished := make(chan struct{})
-	s.t.Cleanup(func() { close(stop); <-finished })
-	go func() {
-		defer close(finished)
-		for {
-			select {
-			case <-stop:
-				return
-			case p := <-r.sub.Publications():
-				var m struct{ ID string }
-				_ = json.Unmarshal(p.Data, &m)
-				r.mu.Lock()
-				if !r.stopped {
-					r.counts[m.ID]++
-					r.total++
-				}
-				r.mu.Unlock()
-			}
-		}
-	}()
-	return r
-}
-
-// distinct is the number of distinct ids received so far.
-func (r *receiver) distinct() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.counts)
-}
-
-// count is the number of publications received so far.
-func (r *receiver) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.total
-}
-
-// stopCounting makes the receiver ignore what it receives from now on.
-func (r *receiver) stopCounting() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.stopped = true
-}
-
-// snapshot copies the counts.
-func (r *receiver) snapshot() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]int, len(r.counts))
-	for k, v := range r.counts {
-		out[k] = v
-	}
-	return out
+	return testenv.CountIDs(s.t, sub)
 }
 
 // account is where every published id ended up.
@@ -431,7 +369,7 @@ func (s *harness) settle(ids []string, d time.Duration, rs ...*receiver) *accoun
 	collect := func() error {
 		a.received = map[string]int{}
 		for _, r := range rs {
-			for id, n := range r.snapshot() {
+			for id, n := range r.Snapshot() {
 				a.received[id] += n
 			}
 		}

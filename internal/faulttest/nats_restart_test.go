@@ -34,7 +34,7 @@ func TestNATSRestart(t *testing.T) {
 	s.mustPublish("$users", before, 0, 0)
 	signal(t, p, syscall.SIGCONT)
 	testenv.Eventually(t, 20*time.Second, func() error { // forwarding resumed
-		if r.distinct() == 0 {
+		if r.Distinct() == 0 {
 			return errors.New("nothing delivered since the bridge was resumed")
 		}
 		return nil
@@ -49,7 +49,7 @@ func TestNATSRestart(t *testing.T) {
 	if left == 0 {
 		t.Fatalf("the stream was empty before the restart: the restart would not be mid-stream")
 	}
-	deliveredAtRestart := r.distinct()
+	deliveredAtRestart := r.Distinct()
 	var retries atomic.Int64
 	published := make(chan error, 1)
 	go func() {

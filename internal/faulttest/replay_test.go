@@ -45,7 +45,7 @@ func TestReplayAfterChannelFixed(t *testing.T) {
 		}
 		return nil
 	})
-	if got := r.count(); got != 0 {
+	if got := r.Count(); got != 0 {
 		t.Fatalf("$later received %d publications before it was in the channels file", got)
 	}
 

@@ -32,7 +32,7 @@ func TestReplicaKilledMidStream(t *testing.T) {
 	}()
 	start := time.Now()
 	testenv.Eventually(t, 30*time.Second, func() error { // a third delivered
-		if got := r.distinct(); got < n/3 {
+		if got := r.Distinct(); got < n/3 {
 			return fmt.Errorf("%d of %d delivered", got, n)
 		}
 		return nil
@@ -66,7 +66,7 @@ func TestReplicaKilledMidStream(t *testing.T) {
 		}
 		return nil
 	})
-	deliveredAtKill := r.distinct()
+	deliveredAtKill := r.Distinct()
 	signal(t, victim, syscall.SIGKILL)
 	st := victim.Wait(5 * time.Second)
 	if st == nil {

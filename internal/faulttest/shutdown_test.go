@@ -34,7 +34,7 @@ func TestJetStreamSIGTERMAcksInFlight(t *testing.T) {
 	s.mustPublish("$users", ids, 0, 0)
 	signal(t, first, syscall.SIGCONT)
 	testenv.Eventually(t, 20*time.Second, func() error { // forwarding under way
-		if got := r.distinct(); got < n/10 {
+		if got := r.Distinct(); got < n/10 {
 			return fmt.Errorf("%d of %d delivered", got, n)
 		}
 		return nil
@@ -60,7 +60,7 @@ func TestJetStreamSIGTERMAcksInFlight(t *testing.T) {
 	if left == 0 {
 		t.Fatalf("the stream was empty at the SIGTERM: nothing left for the second bridge, the test checks nothing")
 	}
-	forwardedByFirst := r.distinct()
+	forwardedByFirst := r.Distinct()
 	t.Logf("first bridge exited %s %v after SIGTERM; %d delivered by it, %d envelopes in the stream, %d of them counted as pending on the consumer",
 		st, exited.Round(time.Millisecond), forwardedByFirst, left, held)
 
